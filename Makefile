@@ -1,0 +1,37 @@
+# Two commands for a newcomer: `make demo` and `make test`. Each builds .venv from nothing
+# when it is missing or older than pyproject.toml, then runs.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.avlab-installed
+
+.PHONY: env demo test lint typecheck bench clean
+
+env: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch/torchvision unpinned from PyPI: the CUDA build runs on CPUs too, and torchvision
+	# has no CPU-only wheel that imports against the local CPU torch.
+	$(PY) -m pip install --quiet torch torchvision
+	$(PY) -m pip install --quiet -e '.[dev,notebook]'
+	# tinysoundfont renders General MIDI for SynthAV with no system library; its pyaudio
+	# dependency is only for live playback, so it is installed without dependencies.
+	$(PY) -m pip install --quiet --no-deps tinysoundfont
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/avlab demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check avlab tests benchmarks
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy avlab
+
+clean:
+	rm -rf $(VENV) reports .pytest_cache

@@ -1,0 +1,59 @@
+"""The exceptions avlab raises.
+
+Every error about a file names the file and the reason, so a failure deep inside a week-long
+extraction can be acted on from its message alone.
+
+Example:
+    >>> from avlab.errors import MediaError
+    >>> str(MediaError("clips/a.mp4", "no video stream"))
+    'clips/a.mp4: no video stream'
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = ["AvlabError", "MediaError", "MissingAudioError", "DatasetError"]
+
+
+class AvlabError(Exception):
+    """Base class of every error avlab raises on purpose."""
+
+
+class MediaError(AvlabError):
+    """A media file cannot be read: missing, empty, corrupt, truncated, or lacking a stream.
+
+    Attributes:
+        path: The file at fault.
+        reason: What is wrong with it, in words.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        self.path = os.fspath(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        # Keeps the (path, reason) pair when the error crosses a process boundary (dask, spawn).
+        return (type(self), (self.path, self.reason))
+
+
+class MissingAudioError(MediaError):
+    """The file has no audio stream, but audio was required."""
+
+
+class DatasetError(AvlabError):
+    """A dataset folder or annotation file does not have the expected layout or content.
+
+    Attributes:
+        path: The file or folder at fault.
+        reason: What is wrong, in words.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        self.path = os.fspath(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        return (type(self), (self.path, self.reason))
