@@ -13,11 +13,19 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["AvlabError", "MediaError", "MissingAudioError", "DatasetError"]
+__all__ = ["AvlabError", "AvlabWarning", "MediaError", "MissingAudioError", "DatasetError"]
 
 
 class AvlabError(Exception):
     """Base class of every error avlab raises on purpose."""
+
+
+class AvlabWarning(UserWarning):
+    """Something was wrong but avlab carried on: skipped files, unreadable videos, ...
+
+    The message names every file concerned. The test suite turns these into errors, so a
+    test that expects one must catch it with ``pytest.warns(AvlabWarning)``.
+    """
 
 
 class MediaError(AvlabError):

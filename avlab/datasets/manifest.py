@@ -43,6 +43,9 @@ class VideoRecord:
         masks: Lazy reference to the ground-truth masks, or None.
         sources: Per-source audio files (id -> path), for separation ground truth.
         extra: Dataset-specific fields (sounding intervals, annotation ids, quality, ...).
+            Two keys are shared by all loaders: ``"error"``, why the file could not be read
+            (the record is kept so one bad file does not hide the rest), and
+            ``"audio_note"``, why a record has no audio and what to do instead.
     """
 
     video_id: str
@@ -107,12 +110,16 @@ class VideoRecord:
             float32 samples, (S,) or (C, S) when not `mono`.
 
         Raises:
-            MissingAudioError: The record has no audio.
-            MediaError: The audio cannot be decoded.
+            MissingAudioError: The record has no audio (``extra["audio_note"]``, when a loader
+                set it, says why and what to do instead).
+            MediaError: The audio cannot be decoded, or the loader could not read the file
+                (its reason is in ``extra["error"]``).
         """
         if self.audio_path is None:
             where = self.video_path or (self.frame_paths[0].parent if self.frame_paths else self.video_id)
-            raise MissingAudioError(where, f"video {self.video_id!r} has no audio")
+            if self.extra.get("error"):
+                raise MediaError(where, f"video {self.video_id!r} is unreadable: {self.extra['error']}")
+            raise MissingAudioError(where, self.extra.get("audio_note") or f"video {self.video_id!r} has no audio")
         end = None if self.duration is None else self.audio_offset + self.duration
         return read_audio(self.audio_path, sample_rate=sample_rate, mono=mono,
                           start=self.audio_offset or None, end=end)
@@ -150,7 +157,10 @@ class VideoRecord:
         out_times = np.asarray(times, dtype=np.float64)
         if fps is not None:
             # The frame on screen at each grid time, as read_video does for containers.
-            grid = times[0] + np.arange(int(np.ceil((times[-1] - times[0]) * fps + 1e-6)) or 1) / fps
+            # The last image stays on screen for one typical frame period.
+            period = float(np.median(np.diff(times))) if len(times) > 1 else 1.0 / fps
+            count = int(np.ceil((times[-1] + period - times[0]) * fps - 1e-6))
+            grid = times[0] + np.arange(max(count, 1)) / fps
             chosen = np.searchsorted(times, grid + 1e-6, side="right") - 1
             out_times = grid
         height, width = (size, size) if isinstance(size, int) else (size or (None, None))
@@ -158,11 +168,11 @@ class VideoRecord:
         for index in chosen:
             path = self.frame_paths[int(index)]
             try:
-                with Image.open(path) as image:
-                    image = image.convert("RGB")
-                    if height is not None and width is not None:
-                        image = image.resize((width, height), Image.BILINEAR)
-                    frames.append(np.asarray(image))
+                with Image.open(path) as opened:
+                    image = opened.convert("RGB")
+                if height is not None and width is not None:
+                    image = image.resize((width, height), Image.Resampling.BILINEAR)
+                frames.append(np.asarray(image))
             except (OSError, ValueError) as error:
                 raise MediaError(path, f"cannot read frame image ({error})") from error
         return VideoFrames(np.stack(frames), out_times)
@@ -258,6 +268,7 @@ class Manifest(Sequence[VideoRecord]):
                 "audio": str(r.audio_path) if r.audio_path else None,
                 "has_masks": r.masks is not None,
                 "num_sources": len(r.sources),
+                "error": r.extra.get("error"),
             }
             for r in self._records
         ]

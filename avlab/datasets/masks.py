@@ -84,8 +84,9 @@ def read_mask_png(path: Path, *, palette: np.ndarray | None = None) -> np.ndarra
     """Read one mask image.
 
     Args:
-        path: A PNG: greyscale or palette indices (binary masks: any non-zero is foreground),
-            or RGB colours when `palette` is given.
+        path: A PNG: palette indices (any non-zero index is foreground, MS3), greyscale
+            (foreground from 128 up, as AVSBench's ``convert("1")`` reads its 0/255 masks; a
+            0/1 image is taken as is), or RGB colours when `palette` is given.
         palette: (K, 3) uint8 colours; pixel colour ``palette[k]`` becomes class id k.
 
     Returns:
@@ -97,9 +98,11 @@ def read_mask_png(path: Path, *, palette: np.ndarray | None = None) -> np.ndarra
     try:
         with Image.open(path) as image:
             if palette is None:
-                # Palette ("P") images keep their indices; everything else becomes luminance.
-                array = np.asarray(image if image.mode in ("P", "L", "1") else image.convert("L"))
-                return (array > 0).astype(np.uint8)
+                if image.mode in ("P", "1"):
+                    return (np.asarray(image) > 0).astype(np.uint8)
+                grey = np.asarray(image if image.mode == "L" else image.convert("L"))
+                # Anti-aliased or JPEG-damaged edges split at mid-grey; 0/1 masks stay 0/1.
+                return (grey >= (128 if grey.max(initial=0) > 1 else 1)).astype(np.uint8)
             rgb = np.asarray(image.convert("RGB"))
     except (OSError, ValueError) as error:
         raise DatasetError(path, f"cannot read mask image ({error})") from error

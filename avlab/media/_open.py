@@ -55,3 +55,24 @@ def _describe(error: BaseException) -> str:
     message = getattr(error, "strerror", None) or str(error)
     # PyAV repeats the path in its messages; the MediaError already names it.
     return message.replace(f": '{getattr(error, 'filename', '')}'", "").strip() or type(error).__name__
+
+
+def video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream | None:
+    """The first video stream that is a moving picture, not an attached cover image (mp3, m4a)."""
+    for stream in container.streams.video:
+        if not stream.disposition & av.stream.Disposition.attached_pic:
+            return stream
+    return None
+
+
+def audio_seconds(
+    container: av.container.InputContainer, stream: av.audio.stream.AudioStream
+) -> float | None:
+    """Length of an audio stream from its header, without codec priming; None when undeclared."""
+    if not stream.duration or stream.time_base is None:
+        return None
+    seconds = float(stream.duration * stream.time_base)
+    if container.format.name == "ogg":
+        # Ogg's duration is the last granule position, which counts the Opus pre-skip.
+        seconds -= (stream.codec_context.delay or 0) / stream.codec_context.sample_rate
+    return seconds

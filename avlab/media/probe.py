@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import av
 
-from avlab.media._open import PathLike, open_container
+from avlab.media._open import PathLike, audio_seconds, open_container, video_stream
 
 __all__ = ["AudioStreamInfo", "MediaInfo", "probe"]
 
@@ -17,10 +17,12 @@ class AudioStreamInfo:
 
     Attributes:
         index: Position among the container's audio streams.
-        codec: FFmpeg codec name (``"aac"``, ``"opus"``, ``"pcm_s16le"``, ...).
+        codec: FFmpeg codec name (``"aac"``, ``"opus"``, ``"mp3"``, ``"pcm_s16le"``, ...), not
+            the decoder's (``"mp3float"``).
         channels: Number of channels.
         sample_rate: Samples per second.
-        duration: Seconds, or None when the container does not say.
+        duration: Seconds of signal, without the codec's priming, or None when the container
+            does not say (webm, avi). Raw ADTS ``.aac`` has no header: FFmpeg estimates it.
     """
 
     index: int
@@ -36,13 +38,15 @@ class MediaInfo:
 
     Attributes:
         path: The file.
-        duration: Seconds: the video stream's when there is one, else the container's.
+        duration: Seconds: the video stream's when there is one (measured from its packets when
+            the header does not say and `count_frames` is set), else the first audio stream's,
+            else the container's (the longest of its streams).
         fps: Average frame rate of the video stream (None without video). Variable frame rate
             files report their average; `read_video` gives the true timestamps.
         num_frames: Number of video frames, counted from the packets when the header lacks it.
         width: Frame width in pixels (0 without video).
         height: Frame height in pixels (0 without video).
-        video_codec: FFmpeg codec name, or None without video.
+        video_codec: FFmpeg codec name (``"h264"``, ``"vp9"``, ...), or None without video.
         audio: The audio streams, first one first.
     """
 
@@ -69,8 +73,8 @@ def probe(path: PathLike, *, count_frames: bool = True) -> MediaInfo:
 
     Args:
         path: A video or audio file.
-        count_frames: Count video packets when the header has no frame count (webm, mkv, some
-            avi); reads the file but decodes nothing.
+        count_frames: Count video packets when the header has no frame count or duration (webm,
+            mkv, some avi); reads the file but decodes nothing.
 
     Raises:
         MediaError: The file is missing, empty, or not a media file FFmpeg can read.
@@ -87,39 +91,59 @@ def probe(path: PathLike, *, count_frames: bool = True) -> MediaInfo:
         audio = tuple(
             AudioStreamInfo(
                 index=i,
-                codec=stream.codec_context.name,
+                codec=stream.codec_context.codec.canonical_name,
                 channels=stream.codec_context.channels,
                 sample_rate=stream.codec_context.sample_rate,
-                duration=_stream_seconds(stream),
+                duration=audio_seconds(container, stream),
             )
             for i, stream in enumerate(container.streams.audio)
         )
         container_seconds = (
             container.duration / av.time_base if container.duration is not None else 0.0
         )
-        if not container.streams.video:
+        stream = video_stream(container)
+        if stream is None:
+            seconds = audio[0].duration if audio else None
             return MediaInfo(
-                path=str(path), duration=container_seconds, fps=None, num_frames=0,
+                path=str(path), duration=seconds or container_seconds, fps=None, num_frames=0,
                 width=0, height=0, video_codec=None, audio=audio,
             )
-        stream = container.streams.video[0]
-        num_frames = stream.frames
-        if num_frames <= 0 and count_frames:
-            num_frames = sum(1 for packet in container.demux(stream) if packet.size > 0)
+        num_frames, seconds = stream.frames, _stream_seconds(stream)
+        if (num_frames <= 0 or seconds is None) and count_frames:
+            num_frames, seconds = _count_packets(container, stream)
         rate = stream.average_rate or stream.guessed_rate
         return MediaInfo(
             path=str(path),
-            duration=_stream_seconds(stream) or container_seconds,
+            duration=seconds or container_seconds,
             fps=float(rate) if rate else None,
             num_frames=int(num_frames),
             width=stream.codec_context.width,
             height=stream.codec_context.height,
-            video_codec=stream.codec_context.name,
+            video_codec=stream.codec_context.codec.canonical_name,
             audio=audio,
         )
 
 
 def _stream_seconds(stream: av.stream.Stream) -> float | None:
-    if stream.duration is None or stream.time_base is None:
+    if not stream.duration or stream.time_base is None:
         return None
     return float(stream.duration * stream.time_base)
+
+
+def _count_packets(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream
+) -> tuple[int, float | None]:
+    """Frames and seconds of a video stream whose header lacks them (webm, mkv), from its packets."""
+    count, first, last = 0, None, None
+    for packet in container.demux(stream):
+        if packet.size == 0 or packet.pts is None:
+            continue
+        count += 1
+        shown_until = packet.pts + (packet.duration or 0)
+        first = packet.pts if first is None else min(first, packet.pts)
+        last = shown_until if last is None else max(last, shown_until)
+    if first is None or last is None or stream.time_base is None:
+        return count, None
+    # From the stream's start, as the header's duration would count.
+    origin = stream.start_time if stream.start_time is not None else first
+    return count, float((last - origin) * stream.time_base) or None

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import av
 import numpy as np
 
 from avlab.errors import MediaError
-from avlab.media._open import PathLike, open_container
+from avlab.media._open import PathLike, open_container, video_stream
 
 __all__ = ["VideoFrames", "read_video"]
 
 # Timestamps are compared with this slack: float seconds from rational time bases.
 _EPS = 1e-6
+_AVINDEX_DISCARD_FRAME = 0x0004  # libavformat's AVIndexEntry flag
 
 
 class VideoFrames(NamedTuple):
@@ -44,7 +46,12 @@ def read_video(
     that time. With `fps`, frames are sampled on the regular grid ``start + k / fps`` below `end`
     (or the end of the stream): each grid time gets the frame on screen at that moment, i.e. the
     last frame whose timestamp is not after it, and `times` holds the grid times. Picking by
-    timestamp rather than by index makes variable frame rate files come out right.
+    timestamp rather than by index makes variable frame rate files come out right. The last
+    frame stays on screen until the stream's declared end (else for its own duration).
+
+    A cover picture attached to an audio file does not count as a video stream. Reading to the
+    end of a stream checks it against the container's index, so a download cut short raises
+    instead of giving a shorter clip.
 
     Args:
         path: A video file (mp4, webm, mkv, avi, mov, ...).
@@ -62,7 +69,8 @@ def read_video(
         frames: (T, H, W, 3) uint8; times: (T,) float64.
 
     Raises:
-        MediaError: Missing, empty or corrupt file, no video stream, or no frame in the range.
+        MediaError: Missing, empty, corrupt or truncated file, no video stream, or no frame in
+            the range.
 
     Example:
         >>> import tempfile, pathlib
@@ -87,24 +95,27 @@ def read_video(
         raise ValueError(f"end ({end}) must be after start ({start})")
     height, width = (size, size) if isinstance(size, int) else (size or (None, None))
     with open_container(path) as container:
-        if not container.streams.video:
+        stream = video_stream(container)
+        if stream is None:
             raise MediaError(path, "no video stream")
-        stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         if start is not None and start > 0:
-            container.seek(int(start / stream.time_base), stream=stream, backward=True)
+            container.seek(int(start / stream.time_base), stream=stream, backward=True)  # type: ignore[operator]
 
         def to_array(frame: av.VideoFrame) -> np.ndarray:
             return frame.to_ndarray(format="rgb24", width=width, height=height)
 
+        decoded = _Decoded(container, stream)
         if times is not None:
-            frames, shown_at = _sampled_frames(container, stream, to_array, iter(times), end)
+            frames, shown_at = _sampled_frames(decoded, stream, to_array, iter(times), end)
         elif fps is None:
-            frames, shown_at = _every_frame(container, stream, to_array, start, end)
+            frames, shown_at = _every_frame(decoded, to_array, start, end)
         else:
             t0 = 0.0 if start is None else start
             grid = (t0 + k / fps for k in itertools.count())
-            frames, shown_at = _sampled_frames(container, stream, to_array, grid, end)
+            frames, shown_at = _sampled_frames(decoded, stream, to_array, grid, end)
+        if decoded.ran_out:
+            decoded.check_complete(path)
     if not frames:
         span = f"[{start or 0.0:.3f}, {'end' if end is None else f'{end:.3f}'})"
         raise MediaError(path, f"no decodable video frame in {span}")
@@ -112,12 +123,48 @@ def read_video(
 
 
 def _frame_time(frame: av.VideoFrame) -> float | None:
-    return None if frame.pts is None else float(frame.pts * frame.time_base)
+    if frame.pts is None or frame.time_base is None:
+        return None
+    return float(frame.pts * frame.time_base)
 
 
-def _every_frame(container, stream, to_array, start, end):  # type: ignore[no-untyped-def]
+class _Decoded:
+    """A video stream's frames, remembering the last packet read and whether the stream ran out."""
+
+    def __init__(self, container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> None:
+        self._container, self._stream = container, stream
+        self.last_dts: int | None = None
+        self.ran_out = False
+
+    def __iter__(self) -> Iterator[av.VideoFrame]:
+        for packet in self._container.demux(self._stream):
+            if packet.dts is not None:
+                self.last_dts = packet.dts
+            yield from packet.decode()  # the final empty packet flushes the decoder
+        self.ran_out = True
+
+    def check_complete(self, path: PathLike) -> None:
+        """Raise when the stream ran out before the last packet the container's index lists.
+
+        A download cut short after an mp4's index (``faststart``) still opens, and would
+        otherwise decode to a silently shorter clip. Formats whose index lists only keyframes
+        (mkv, webm) are checked against those.
+        """
+        entries = self._stream.index_entries
+        # Frames outside an mp4 edit list stay in the index, flagged to be discarded.
+        listed = next((entries[i].timestamp for i in range(len(entries) - 1, -1, -1)
+                       if not entries[i].flags & _AVINDEX_DISCARD_FRAME), None)
+        base = self._stream.time_base
+        if listed is None or base is None or (self.last_dts is not None and self.last_dts >= listed):
+            return
+        stops = "before its first packet" if self.last_dts is None else f"at {float(self.last_dts * base):.3f} s"
+        raise MediaError(path, f"truncated or corrupt: video packets stop {stops}, but the "
+                               f"container indexes packets up to {float(listed * base):.3f} s")
+
+
+def _every_frame(decoded, to_array, start, end):  # type: ignore[no-untyped-def]
     frames, times = [], []
-    for frame in container.decode(stream):
+    for frame in decoded:
         time = _frame_time(frame)
         if time is None:
             continue
@@ -130,7 +177,7 @@ def _every_frame(container, stream, to_array, start, end):  # type: ignore[no-un
     return frames, times
 
 
-def _sampled_frames(container, stream, to_array, grid, end):  # type: ignore[no-untyped-def]
+def _sampled_frames(decoded, stream, to_array, grid, end):  # type: ignore[no-untyped-def]
     """For each time of the increasing iterator `grid`, take the frame on screen at that time."""
     frames: list[np.ndarray] = []
     times: list[float] = []
@@ -145,7 +192,7 @@ def _sampled_frames(container, stream, to_array, grid, end):  # type: ignore[no-
         frames.append(shown_array)
         times.append(at)
 
-    for frame in container.decode(stream):
+    for frame in decoded:
         time = _frame_time(frame)
         if time is None:
             continue
@@ -162,11 +209,18 @@ def _sampled_frames(container, stream, to_array, grid, end):  # type: ignore[no-
         last_duration = float(frame.duration * frame.time_base) if frame.duration else None
     if previous is None or last_time is None:
         return frames, times
-    # The last frame stays on screen for its duration (or one average frame period).
-    if last_duration is None:
-        rate = stream.average_rate or stream.guessed_rate
-        last_duration = 1.0 / float(rate) if rate else 0.0
-    stop = last_time + last_duration if end is None else min(end, last_time + last_duration)
+    # The last frame stays on screen until the stream's declared end, else for its own duration,
+    # else for one average frame period. The declared end comes first: with B-frames, mp4 gives
+    # packets the durations of their decoding order, not of their display.
+    stop = None
+    if stream.duration and stream.time_base is not None:
+        stop = float(((stream.start_time or 0) + stream.duration) * stream.time_base)
+    if stop is None or stop <= last_time + _EPS:
+        if last_duration is None:
+            rate = stream.average_rate or stream.guessed_rate
+            last_duration = 1.0 / float(rate) if rate else 0.0
+        stop = last_time + last_duration
+    stop = stop if end is None else min(end, stop)
     while grid_time is not None and grid_time < stop - _EPS:
         emit(previous, grid_time)
         grid_time = next(grid, None)

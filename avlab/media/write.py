@@ -7,6 +7,7 @@ decoders are always checked against files a real encoder produced.
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import cast
 
 import av
 import numpy as np
@@ -15,7 +16,9 @@ from avlab.media._open import PathLike
 
 __all__ = ["write_video", "write_audio"]
 
-# Ticks per second of the video stream clock: fine enough for variable frame rate timestamps.
+# Ticks per second of the video stream clock for variable frame rate timestamps. Constant frame
+# rate streams tick once per frame instead: AVI stores one packet per tick, so a finer clock
+# there fills the gaps with empty packets that inflate the header's frame count.
 _VIDEO_CLOCK = 90_000
 _CHUNK = 4096  # audio samples handed to the encoder at a time
 _LAYOUTS = {1: "mono", 2: "stereo", 6: "5.1"}
@@ -29,6 +32,7 @@ def write_video(
     times: np.ndarray | None = None,
     audio: np.ndarray | None = None,
     sample_rate: int | None = None,
+    audio_start: float = 0.0,
     video_codec: str = "libx264",
     audio_codec: str = "aac",
     pixel_format: str = "yuv420p",
@@ -43,6 +47,8 @@ def write_video(
         times: (T,) increasing seconds to give frames other timestamps (variable frame rate).
         audio: float samples in [-1, 1], (S,) or (C, S) with C in {1, 2, 6}.
         sample_rate: Rate of `audio` in Hz; required with `audio`.
+        audio_start: Seconds on the video's clock at which the soundtrack begins. mp4, mkv and
+            webm record it (webm to the millisecond); avi cannot and starts it at zero.
         video_codec: FFmpeg encoder ("libx264", "libvpx-vp9", "mjpeg", ...).
         audio_codec: FFmpeg encoder ("aac", "libopus", "pcm_s16le", "libmp3lame", ...).
         pixel_format: Encoded pixel format ("yuv420p"; "yuvj420p" for mjpeg).
@@ -70,27 +76,30 @@ def write_video(
         raise ValueError("sample_rate is required with audio")
     path = str(path)
     with av.open(path, mode="w") as container:
-        video = container.add_stream(video_codec, rate=Fraction(fps).limit_denominator(100_000))
+        rate = Fraction(fps).limit_denominator(100_000)
+        clock = 1 / rate if times is None else Fraction(1, _VIDEO_CLOCK)
+        video = cast(av.VideoStream, container.add_stream(video_codec, rate=rate))
         video.width, video.height = frames.shape[2], frames.shape[1]
         video.pix_fmt = pixel_format
-        video.time_base = Fraction(1, _VIDEO_CLOCK)
-        video.codec_context.time_base = Fraction(1, _VIDEO_CLOCK)
+        video.time_base = clock
+        video.codec_context.time_base = clock
         if options:
             video.options = dict(options)
         sound = None
         if audio is not None:
             audio = _as_channels(audio)
-            sound = container.add_stream(audio_codec, rate=int(sample_rate))  # type: ignore[arg-type]
+            sound = cast(av.AudioStream, container.add_stream(audio_codec, rate=int(sample_rate)))  # type: ignore[arg-type]
             sound.layout = _LAYOUTS[audio.shape[0]]
         for k, rgb in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-            seconds = k / fps if times is None else times[k]
-            frame.pts = int(round(seconds * _VIDEO_CLOCK))
-            frame.time_base = video.time_base
+            frame.pts = k if times is None else int(round(times[k] * _VIDEO_CLOCK))
+            # Not `video.time_base`: the muxer may change it when it writes the header.
+            frame.time_base = clock
             container.mux(video.encode(frame))
         container.mux(video.encode(None))
         if sound is not None and audio is not None:
-            _encode_audio(container, sound, audio, int(sample_rate))  # type: ignore[arg-type]
+            first = int(round(audio_start * sample_rate))  # type: ignore[operator]
+            _encode_audio(container, sound, audio, int(sample_rate), first)  # type: ignore[arg-type]
     return path
 
 
@@ -110,13 +119,14 @@ def write_audio(path: PathLike, audio: np.ndarray, sample_rate: int, *, codec: s
     """
     path = str(path)
     suffix = path.rsplit(".", 1)[-1].lower()
-    codec = codec or {
-        "wav": "pcm_s16le", "flac": "flac", "mp3": "libmp3lame", "ogg": "libopus",
-        "opus": "libopus", "m4a": "aac", "aac": "aac",
-    }[suffix]
+    encoders = {"wav": "pcm_s16le", "flac": "flac", "mp3": "libmp3lame", "ogg": "libopus",
+                "opus": "libopus", "m4a": "aac", "aac": "aac"}
+    if codec is None and suffix not in encoders:
+        raise ValueError(f"no default audio encoder for .{suffix}: pass codec=")
+    codec = codec or encoders[suffix]
     audio = _as_channels(audio)
     with av.open(path, mode="w") as container:
-        sound = container.add_stream(codec, rate=int(sample_rate))
+        sound = cast(av.AudioStream, container.add_stream(codec, rate=int(sample_rate)))
         sound.layout = _LAYOUTS[audio.shape[0]]
         _encode_audio(container, sound, audio, int(sample_rate))
     return path
@@ -130,13 +140,13 @@ def _as_channels(audio: np.ndarray) -> np.ndarray:
     return np.clip(audio, -1.0, 1.0)
 
 
-def _encode_audio(container, stream, audio: np.ndarray, sample_rate: int) -> None:  # type: ignore[no-untyped-def]
+def _encode_audio(container, stream, audio: np.ndarray, sample_rate: int, first: int = 0) -> None:  # type: ignore[no-untyped-def]
     layout = _LAYOUTS[audio.shape[0]]
     for offset in range(0, audio.shape[1], _CHUNK):
         chunk = np.ascontiguousarray(audio[:, offset : offset + _CHUNK])
         frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=layout)
         frame.sample_rate = sample_rate
-        frame.pts = offset
+        frame.pts = first + offset
         frame.time_base = Fraction(1, sample_rate)
         container.mux(stream.encode(frame))
     container.mux(stream.encode(None))

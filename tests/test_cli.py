@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from avlab.cli import build_parser, main
+from avlab.testing import write_test_video
+
+
+def test_help_lists_the_subcommands() -> None:
+    text = build_parser().format_help()
+    for command in ("demo", "synth", "probe", "info"):
+        assert command in text
+
+
+def test_console_script_is_installed_and_answers_help() -> None:
+    # The `avlab` entry point from pyproject.toml, run as a user would.
+    script = Path(sys.executable).with_name("avlab")
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=True)
+    assert "demo" in result.stdout and "probe" in result.stdout
+
+
+def test_probe_prints_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_test_video(tmp_path / "clip.mp4", num_frames=4, fps=4)
+    assert main(["probe", str(path)]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["num_frames"] == 4 and info["fps"] == 4.0 and info["audio"][0]["codec"] == "aac"
+
+
+def test_bad_file_is_one_line_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bogus = tmp_path / "notes.mp4"
+    bogus.write_text("not a video")
+    assert main(["probe", str(bogus)]) == 1
+    err = capsys.readouterr().err
+    assert str(bogus) in err and "Traceback" not in err
+
+
+def test_info_reports_versions(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["libraries"]["torch"] and info["cores"] >= 1
