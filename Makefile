@@ -24,8 +24,9 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(VENV)/bin/avlab demo
 
+# Unit tests, the doctests in avlab/, and the notebooks executed top to bottom (nbmake).
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --nbmake tests avlab notebooks
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check avlab tests benchmarks
