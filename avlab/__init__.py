@@ -5,8 +5,9 @@ The notebook verbs live here; everything else is one import away in the subpacka
 
 Example:
     >>> import avlab
-    >>> sorted(avlab.__all__)[:3]
-    ['AudioStreamInfo', 'AvlabError', 'DatasetError']
+    >>> manifest = avlab.load_synth  # loaders, media readers and the store's verbs, all here
+    >>> "cache_features" in avlab.__all__ and "open_store" in dir(avlab)
+    True
 """
 
 from __future__ import annotations
@@ -35,6 +36,31 @@ from avlab.media import (
     read_video,
 )
 
+# The store pulls in torch, zarr and xarray: imported on first use, so `import avlab` and the
+# `avlab` command start fast.
+_LAZY = {
+    "ClipDataset": "avlab.store",
+    "FramePairDataset": "avlab.store",
+    "RecipeMismatchError": "avlab.store",
+    "cache_features": "avlab.store",
+    "open_store": "avlab.store",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'avlab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
 try:
     __version__ = version("avlab")
 except PackageNotFoundError:  # running from a source tree that was never installed
@@ -59,9 +85,15 @@ __all__ = [
     "load_music",
     "load_synth",
     "load_youtube_vis",
+    # feature store: cache once, train heads from it
+    "ClipDataset",
+    "FramePairDataset",
+    "cache_features",
+    "open_store",
     # errors
     "AvlabError",
     "DatasetError",
     "MediaError",
     "MissingAudioError",
+    "RecipeMismatchError",
 ]

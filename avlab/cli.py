@@ -42,6 +42,31 @@ def _synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cache(args: argparse.Namespace) -> int:
+    from avlab.store import cache_features
+
+    client = None
+    if args.workers:
+        from distributed import Client, LocalCluster
+
+        client = Client(LocalCluster(n_workers=args.workers, threads_per_worker=1, dashboard_address=None))
+    try:
+        ds = cache_features(
+            args.source, args.store, visual=args.visual, layers=tuple(args.layers), weights=args.weights,
+            size=args.size, fps=args.fps, audio=tuple(args.audio), ground_truth=not args.no_ground_truth,
+            augment=tuple(args.augment), client=client, device=args.device, batch_size=args.batch_size,
+            overwrite=args.overwrite, retry_failed=args.retry_failed, progress=not args.no_progress,
+        )
+    finally:
+        if client is not None:
+            client.close()
+    status = ds.avlab.status.value_counts().to_dict()
+    print(f"{args.store}: " + ", ".join(f"{count} {name}" for name, count in status.items()))
+    for video, reason in ds.avlab.failures.items():
+        print(f"  failed {video}: {reason}")
+    return 0
+
+
 def _probe(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
@@ -97,6 +122,25 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--overwrite", action="store_true")
     synth.add_argument("--no-progress", action="store_true")
     synth.set_defaults(handler=_synth)
+
+    cache = commands.add_parser("cache", help="cache backbone features, audio features and ground truth into a store")
+    cache.add_argument("source", type=Path, help="a dataset folder (SynthAV, AVSBench, AVE, MUSIC, any videos)")
+    cache.add_argument("store", help="store path or fsspec URL, e.g. featurestore/synthav.zarr")
+    cache.add_argument("--visual", default="resnet18", help="backbone bundle (default: %(default)s)")
+    cache.add_argument("--layers", nargs="+", default=["c3", "c4", "c5"])
+    cache.add_argument("--weights", default=None, help="'imagenet' or a checkpoint path (default: random)")
+    cache.add_argument("--size", type=int, default=224)
+    cache.add_argument("--fps", type=float, default=None, help="sampling rate (default: the dataset's frames)")
+    cache.add_argument("--audio", nargs="*", default=["stft", "logmel_frames"])
+    cache.add_argument("--augment", nargs="*", default=[], help="extra views of training frames: hflip, zoom")
+    cache.add_argument("--no-ground-truth", action="store_true")
+    cache.add_argument("--device", default="auto")
+    cache.add_argument("--batch-size", type=int, default=32)
+    cache.add_argument("--workers", type=int, default=0, help="dask LocalCluster workers (default: none, threads)")
+    cache.add_argument("--overwrite", action="store_true")
+    cache.add_argument("--retry-failed", action="store_true")
+    cache.add_argument("--no-progress", action="store_true")
+    cache.set_defaults(handler=_cache)
 
     probe = commands.add_parser("probe", help="print the streams of media files as JSON")
     probe.add_argument("paths", nargs="+", type=Path)

@@ -13,7 +13,15 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["AvlabError", "AvlabWarning", "MediaError", "MissingAudioError", "DatasetError"]
+__all__ = [
+    "AvlabError",
+    "AvlabWarning",
+    "MediaError",
+    "MissingAudioError",
+    "DatasetError",
+    "WeightsError",
+    "WeightsNotFoundError",
+]
 
 
 class AvlabError(Exception):
@@ -65,3 +73,32 @@ class DatasetError(AvlabError):
 
     def __reduce__(self) -> tuple[type, tuple[str, str]]:
         return (type(self), (self.path, self.reason))
+
+
+class WeightsError(AvlabError):
+    """A weights file cannot be used: unreadable, or its keys or shapes do not fit the model.
+
+    Attributes:
+        path: The weights file at fault.
+        reason: What is wrong, in words, naming a few of the offending keys.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        self.path = os.fspath(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        return (type(self), (self.path, self.reason))
+
+
+class WeightsNotFoundError(WeightsError):
+    """A weights file is not where it was looked for. avlab never downloads weights.
+
+    The message names the file, the folder to put it in and, for published weights, the URL
+    it comes from.
+
+    Example:
+        >>> str(WeightsNotFoundError("hub/checkpoints/r18.pth", "not found"))
+        'hub/checkpoints/r18.pth: not found'
+    """

@@ -13,7 +13,7 @@ from avlab.testing import write_test_video
 
 def test_help_lists_the_subcommands() -> None:
     text = build_parser().format_help()
-    for command in ("demo", "synth", "probe", "info"):
+    for command in ("demo", "synth", "cache", "probe", "info"):
         assert command in text
 
 
@@ -43,3 +43,15 @@ def test_info_reports_versions(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["info"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["libraries"]["torch"] and info["cores"] >= 1
+
+
+def test_cache_command_writes_a_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from avlab.datasets.synth import generate
+    from avlab.store import open_store
+
+    root = generate(tmp_path / "synth", num_videos=1, size=32, fps=4, seconds=1.0, renderer="additive",
+                    splits=["train"], num_solo=0)
+    store = tmp_path / "store.zarr"
+    assert main(["cache", str(root), str(store), "--visual", "debug", "--size", "32", "--no-progress"]) == 0
+    assert "1 done" in capsys.readouterr().out
+    assert open_store(store).visual_c3.shape[:3] == (1, 1, 4)

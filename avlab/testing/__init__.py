@@ -15,12 +15,14 @@ from avlab.testing.layouts import (
     write_video_folder,
 )
 from avlab.testing.media import frame_index_of, sine, test_pattern, tone_burst, write_test_video
+from avlab.testing.store import tiny_store
 from avlab.testing.ytvis import write_ytvis_fixture
 
 __all__ = [
     "frame_index_of",
     "sine",
     "test_pattern",
+    "tiny_store",
     "tone_burst",
     "write_ave",
     "write_avsbench_ms3",
