@@ -84,11 +84,11 @@ def read_video(
     """
     if times is not None:
         times = np.asarray(times, dtype=np.float64)
-        if times.ndim != 1 or np.any(np.diff(times) < 0):
-            raise ValueError("times must be 1-D and non-decreasing")
+        if times.ndim != 1 or len(times) == 0 or np.any(np.diff(times) < 0):
+            raise ValueError("times must be a non-empty, non-decreasing 1-D array")
         if fps is not None:
             raise ValueError("give fps or times, not both")
-        start = float(times[0]) if len(times) else start
+        start = float(times[0])
     if fps is not None and fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
     if start is not None and end is not None and end <= start:

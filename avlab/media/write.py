@@ -12,6 +12,7 @@ from typing import cast
 import av
 import numpy as np
 
+from avlab.errors import MediaError
 from avlab.media._open import PathLike
 
 __all__ = ["write_video", "write_audio"]
@@ -21,6 +22,7 @@ __all__ = ["write_video", "write_audio"]
 # there fills the gaps with empty packets that inflate the header's frame count.
 _VIDEO_CLOCK = 90_000
 _CHUNK = 4096  # audio samples handed to the encoder at a time
+_OPUS_RATES = {8000, 12000, 16000, 24000, 48000}
 _LAYOUTS = {1: "mono", 2: "stereo", 6: "5.1"}
 
 
@@ -125,10 +127,15 @@ def write_audio(path: PathLike, audio: np.ndarray, sample_rate: int, *, codec: s
         raise ValueError(f"no default audio encoder for .{suffix}: pass codec=")
     codec = codec or encoders[suffix]
     audio = _as_channels(audio)
-    with av.open(path, mode="w") as container:
-        sound = cast(av.AudioStream, container.add_stream(codec, rate=int(sample_rate)))
-        sound.layout = _LAYOUTS[audio.shape[0]]
-        _encode_audio(container, sound, audio, int(sample_rate))
+    if codec == "libopus" and int(sample_rate) not in _OPUS_RATES:
+        raise ValueError(f"Opus encodes only at {sorted(_OPUS_RATES)} Hz, not {sample_rate}: resample first")
+    try:
+        with av.open(path, mode="w") as container:
+            sound = cast(av.AudioStream, container.add_stream(codec, rate=int(sample_rate)))
+            sound.layout = _LAYOUTS[audio.shape[0]]
+            _encode_audio(container, sound, audio, int(sample_rate))
+    except av.FFmpegError as error:
+        raise MediaError(path, f"encoding with {codec} failed ({error})") from error
     return path
 
 

@@ -174,3 +174,17 @@ def test_raised_media_error_pickles(bad_files: dict[str, str]) -> None:
 
     assert str(copy) == str(error.value)
     assert copy.path == bad_files["text"]
+
+
+def test_encoder_limits_are_clear_errors(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+    import pytest
+
+    from avlab.media import read_video, write_audio
+    from avlab.testing.media import write_test_video
+
+    with pytest.raises(ValueError, match="Opus encodes only at"):
+        write_audio(tmp_path / "a.ogg", np.zeros(4410, np.float32), 44100)
+    path = write_test_video(tmp_path / "v.mp4", num_frames=4, fps=4)
+    with pytest.raises(ValueError, match="non-empty"):
+        read_video(path, times=np.array([]))
