@@ -43,7 +43,7 @@ __all__ = ["cache_features", "CacheJob"]
 
 def cache_features(
     source: Manifest | str | os.PathLike[str],
-    store: str | os.PathLike[str],
+    store: str | os.PathLike[str] | None = None,
     *,
     visual: str = "resnet18",
     layers: Sequence[str] = ("c3", "c4", "c5"),
@@ -71,6 +71,8 @@ def cache_features(
     Args:
         source: A `Manifest`, or a folder a loader recognises (`avlab.datasets.open_source`).
         store: Path or fsspec URL of the store (``featurestore/NAME.zarr``, ``s3://...``).
+            None: ``featurestore/{dataset}-{visual}-{fingerprint[:8]}.zarr``, so another
+            recipe lands in another store.
         visual: Backbone bundle (`avlab.backbones.list_visual_bundles()`).
         layers: Levels to cache.
         weights: None (random, seeded), ``"imagenet"`` (from the torch hub cache; offline, an
@@ -128,6 +130,9 @@ def cache_features(
         augment_splits=tuple(augment_splits), dtype=dtype, compression=compression,
     )
     torch_device = _resolve_device(device)
+    if store is None:
+        provisional = CacheJob.create("", recipe, torch_device, batch_size)
+        store = f"featurestore/{manifest.name}-{visual}-{provisional.fingerprint[:8]}.zarr"
     store = normalise_store_path(store)
     job = CacheJob.create(store, recipe, torch_device, batch_size)
     files = StoreFiles(store)

@@ -144,3 +144,12 @@ def test_fsspec_urls_give_the_same_values(cached, synth_root: Path, tmp_path: Pa
         np.testing.assert_array_equal(ds.visual_c5.values, cached.visual_c5.values)
         assert ds.avlab.fingerprint == cached.avlab.fingerprint
     assert open_store("memory://avlab-test/url.zarr").avlab.status.tolist() == ["done"] * 4
+
+
+def test_default_store_path_names_dataset_backbone_and_fingerprint(synth_root: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    ds = cache_features(synth_root, **{**CACHE_OPTIONS, "audio": ()})
+    path = Path(ds.encoding["source"])
+    assert path.parent.name == "featurestore"
+    assert path.name == f"synthav-debug-{ds.avlab.fingerprint[:8]}.zarr"

@@ -1,0 +1,100 @@
+"""Heads: the trainable parts that sit on cached or live backbone features.
+
+Plain ``nn.Module``s with explicit constructor arguments (input sizes first, then keyword-only
+options), registered by name and family so configs and tests can build them by name; pure
+torch functions for targets, weights, the frequency warp, the intensity cue and the losses the
+training tasks call. This package imports only torch.
+
+Families: "fusion" (mul, add, concat, logan, tpavi), "attention" (spatial_attention,
+av_transformer), "mask" (fpn_mask), "audio" (logmel_cnn), "separation" (audio_unet,
+synthesizer, pixel_sound), "curriculum" (hide_and_detect).
+
+AViS-Net's new parts (LoGAN, the Spatial Attention Block, the audio-conditioned transformer,
+hide-and-detect, the intensity cue) have no public code: they are built from the
+specification, and each docstring says which choices are ours.
+
+Example:
+    >>> import avlab.heads as heads
+    >>> heads.list_heads("separation")
+    ['audio_unet', 'pixel_sound', 'synthesizer']
+"""
+
+from __future__ import annotations
+
+from avlab.heads._registry import create_head, head_family, list_heads, register_head
+from avlab.heads.attention import (
+    AudioConditionedTransformer,
+    SpatialAttentionBlock,
+    TransformerOutput,
+    sine_position_encoding,
+)
+from avlab.heads.audio import LogMelEncoder
+from avlab.heads.curriculum import HideAndDetect
+from avlab.heads.fusion import (
+    AddFusion,
+    ConcatFusion,
+    LoGANFusion,
+    MulFusion,
+    TPAVIFusion,
+    logan_map,
+)
+from avlab.heads.intensity import (
+    assign_by_intensity,
+    even_frame_slices,
+    intensity,
+    intensity_weights,
+    scale_attention,
+)
+from avlab.heads.losses import weighted_bce
+from avlab.heads.mask import FPNMaskHead
+from avlab.heads.separation import (
+    AudioUNet,
+    PixelSound,
+    Synthesizer,
+    separation_targets,
+    separation_weights,
+    unwarp_frequency,
+    warp_frequency,
+)
+
+__all__ = [
+    # registry
+    "create_head",
+    "head_family",
+    "list_heads",
+    "register_head",
+    # fusion
+    "AddFusion",
+    "ConcatFusion",
+    "LoGANFusion",
+    "MulFusion",
+    "TPAVIFusion",
+    "logan_map",
+    # attention
+    "AudioConditionedTransformer",
+    "SpatialAttentionBlock",
+    "TransformerOutput",
+    "sine_position_encoding",
+    # mask
+    "FPNMaskHead",
+    # audio
+    "LogMelEncoder",
+    # separation
+    "AudioUNet",
+    "PixelSound",
+    "Synthesizer",
+    "separation_targets",
+    "separation_weights",
+    "unwarp_frequency",
+    "warp_frequency",
+    # losses
+    "weighted_bce",
+    # curriculum
+    "HideAndDetect",
+    # intensity cue
+    "assign_by_intensity",
+    "even_frame_slices",
+    "intensity",
+    "intensity_weights",
+    "scale_attention",
+]
