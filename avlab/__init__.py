@@ -44,6 +44,7 @@ _LAZY = {
     "RecipeMismatchError": "avlab.store",
     "cache_features": "avlab.store",
     "open_store": "avlab.store",
+    "evaluate": "avlab.eval",
 }
 
 
@@ -90,6 +91,8 @@ __all__ = [
     "FramePairDataset",
     "cache_features",
     "open_store",
+    # scoring against the store's ground truth
+    "evaluate",
     # errors
     "AvlabError",
     "DatasetError",

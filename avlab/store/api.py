@@ -133,6 +133,11 @@ class AvlabAccessor:
             keep &= self._ds[schema.STATUS].values.astype(str) == schema.STATUS_DONE
         return self._ds.isel({schema.VIDEO: np.flatnonzero(keep)})
 
+    def split_done(self) -> xr.Dataset:
+        """Every video cached successfully, whatever its split."""
+        keep = self._ds[schema.STATUS].values.astype(str) == schema.STATUS_DONE
+        return self._ds.isel({schema.VIDEO: np.flatnonzero(keep)})
+
     def to_torch(self, kind: str = "clips", **options: Any) -> Any:
         """A torch Dataset over this store: ``"clips"`` (`ClipDataset`) or ``"pairs"`` (`FramePairDataset`).
 

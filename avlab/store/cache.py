@@ -338,18 +338,18 @@ class _VideoWriter:
         Arrays the video has no data for are written with their fill value, which removes what
         a killed earlier attempt may have left.
         """
-        for name, array in self.arrays.items():
-            extent = array.shape[1:]
+        for name, target in self.arrays.items():
+            extent = target.shape[1:]
             block = blocks.get(name)
             if block is None or block.shape != extent:
-                padded = np.full(extent, array.fill_value, dtype=array.dtype)
+                padded = np.full(extent, target.fill_value, dtype=target.dtype)
                 if block is not None:
                     padded[tuple(slice(0, d) for d in block.shape)] = block
                 block = padded
             if name in self.direct:
                 self.direct[name].write(index, block)
             else:
-                array[index] = block
+                target[index] = block
 
 
 def _fail_record(record: VideoRecord, plan: VideoPlan, error: BaseException) -> dict[str, Any]:

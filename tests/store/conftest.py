@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from store_cases import CACHE_OPTIONS
 
 from avlab.datasets.synth import generate, load_synth
 
@@ -21,8 +22,6 @@ def manifest(synth_root: Path):  # type: ignore[no-untyped-def]
     return load_synth(synth_root, split=["train", "val"])
 
 
-CACHE_OPTIONS = dict(visual="debug", size=32, augment=("hflip",), audio=("stft", "logmel_frames", "raw"),
-                     progress=False, batch_size=3)
 
 
 @pytest.fixture(scope="session")

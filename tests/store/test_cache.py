@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import CACHE_OPTIONS
+from store_cases import CACHE_OPTIONS
 
 from avlab.backbones import LogMelFrames, SeparationSTFT, visual_bundle
 from avlab.errors import AvlabWarning

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import CACHE_OPTIONS
+from store_cases import CACHE_OPTIONS
 
 from avlab.store import cache_features
 
