@@ -39,11 +39,17 @@ def describe_environment() -> dict[str, Any]:
             memory = round(total_kib / 2**20, 1)
     except (OSError, ValueError, IndexError):
         pass
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), cpu)
+    except OSError:
+        pass
     gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu,
         "cores": os.cpu_count(),
         "memory_gib": memory,
         "gpus": gpus,

@@ -15,6 +15,7 @@ import os
 
 __all__ = [
     "AvlabError",
+    "PathError",
     "AvlabWarning",
     "MediaError",
     "MissingAudioError",
@@ -36,11 +37,11 @@ class AvlabWarning(UserWarning):
     """
 
 
-class MediaError(AvlabError):
-    """A media file cannot be read: missing, empty, corrupt, truncated, or lacking a stream.
+class PathError(AvlabError):
+    """An error about one file or folder: ``str(error)`` is ``"{path}: {reason}"``.
 
     Attributes:
-        path: The file at fault.
+        path: The file or folder at fault.
         reason: What is wrong with it, in words.
     """
 
@@ -54,11 +55,21 @@ class MediaError(AvlabError):
         return (type(self), (self.path, self.reason))
 
 
+class MediaError(PathError):
+    """A media file cannot be read: missing, empty, corrupt, truncated, or lacking a stream.
+
+    Attributes:
+        path: The file at fault.
+        reason: What is wrong with it, in words.
+    """
+
+
+
 class MissingAudioError(MediaError):
     """The file has no audio stream, but audio was required."""
 
 
-class DatasetError(AvlabError):
+class DatasetError(PathError):
     """A dataset folder or annotation file does not have the expected layout or content.
 
     Attributes:
@@ -66,16 +77,9 @@ class DatasetError(AvlabError):
         reason: What is wrong, in words.
     """
 
-    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
-        self.path = os.fspath(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
-
-    def __reduce__(self) -> tuple[type, tuple[str, str]]:
-        return (type(self), (self.path, self.reason))
 
 
-class WeightsError(AvlabError):
+class WeightsError(PathError):
     """A weights file cannot be used: unreadable, or its keys or shapes do not fit the model.
 
     Attributes:
@@ -83,13 +87,6 @@ class WeightsError(AvlabError):
         reason: What is wrong, in words, naming a few of the offending keys.
     """
 
-    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
-        self.path = os.fspath(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
-
-    def __reduce__(self) -> tuple[type, tuple[str, str]]:
-        return (type(self), (self.path, self.reason))
 
 
 class WeightsNotFoundError(WeightsError):

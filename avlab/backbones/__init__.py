@@ -3,7 +3,7 @@
 Visual: `visual_bundle(name)` gives a `VisualBundle` ("debug", "resnet18", "resnet50",
 "resnet18_deform", "resnet50_deform") whose `load` returns a module mapping images in [0, 1] to
 C3-C5 feature maps, and whose `fingerprint` says what the features depend on. Audio:
-`SeparationSTFT` (PixelPlayer / AViS-Net) with `warp_frequency` / `unwarp_frequency`, and
+`SeparationSTFT` (PixelPlayer / AViS-Net; its frequency warp is `avlab.heads.warp_frequency`), and
 `LogMelFrames` (AFCV's per-frame log-mel patches).
 
 Example:
@@ -18,9 +18,7 @@ from __future__ import annotations
 from avlab.backbones.audio import (
     LogMelFrames,
     SeparationSTFT,
-    unwarp_frequency,
     vggish_mel_matrix,
-    warp_frequency,
 )
 from avlab.backbones.bundle import (
     IMAGENET_MEAN,
@@ -64,7 +62,5 @@ __all__ = [
     # audio front-ends
     "LogMelFrames",
     "SeparationSTFT",
-    "unwarp_frequency",
     "vggish_mel_matrix",
-    "warp_frequency",
 ]

@@ -1,9 +1,10 @@
 """Audio front-ends: the separation spectrogram (PixelPlayer / AViS-Net) and per-frame log-mel
 patches (AFCV), each a frozen dataclass whose `params()` the feature store records.
 
-They live beside the visual backbones, not in `avlab.media`, because the frequency warp is a
-torch operation and `avlab.media` must stay importable without torch. The STFTs themselves are
-numpy (librosa for the inverse), so they run in light worker processes too.
+They live beside the visual backbones because the store records them with the backbone's
+fingerprint. The STFTs are numpy (librosa for the inverse), so they run in light worker
+processes too. The log-frequency warp of the separation network input is a torch operation on
+the network side: `avlab.heads.warp_frequency` / `unwarp_frequency`.
 
 Example:
     >>> stft = SeparationSTFT()
@@ -15,18 +16,16 @@ Example:
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any, ClassVar
 
 import librosa
 import numpy as np
-import torch
 
 from avlab.media.windows import frame_audio_windows
 
-__all__ = ["LogMelFrames", "SeparationSTFT", "unwarp_frequency", "vggish_mel_matrix", "warp_frequency"]
+__all__ = ["LogMelFrames", "SeparationSTFT", "vggish_mel_matrix"]
 
 # Frames per block in LogMelFrames, bounding the (frames, 96, 257) spectra held at once.
 _FRAMES_PER_BLOCK = 64
@@ -158,81 +157,6 @@ def _window(name: str, length: int) -> np.ndarray:
     import scipy.signal
 
     return scipy.signal.get_window(name, length, fftbins=True).astype(np.float32)
-
-
-def _warp_positions(rows: int, bins: int) -> torch.Tensor:
-    # Row y in [-1, 1] reads the linear position (21^((y+1)/2) - 11) / 10 in [-1, 1].
-    y = torch.linspace(-1.0, 1.0, rows, dtype=torch.float64)
-    linear = (torch.pow(21.0, (y + 1) / 2) - 11) / 10
-    return ((linear + 1) / 2 * (bins - 1)).clamp(0, bins - 1)  # (rows,) in bin units
-
-
-def _unwarp_positions(bins: int, rows: int) -> torch.Tensor:
-    # The inverse map: linear position x reads the warped row 2 log21(10 x + 11) - 1.
-    x = torch.linspace(-1.0, 1.0, bins, dtype=torch.float64)
-    warped = torch.log(10 * x + 11) / math.log(21) * 2 - 1
-    return ((warped + 1) / 2 * (rows - 1)).clamp(0, rows - 1)  # (bins,) in row units
-
-
-def _resample_rows(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-    # Linear interpolation along dim -2 at fractional positions: what F.grid_sample with
-    # align_corners=True computes along that axis when the other axis is sampled on its grid.
-    size = x.shape[-2]
-    if size < 2:
-        raise ValueError(f"need at least 2 rows to interpolate, got {size}")
-    low = positions.floor().clamp(max=size - 2).long()  # (R,)
-    weight = (positions - low).to(device=x.device, dtype=x.dtype).unsqueeze(-1)  # (R, 1)
-    low = low.to(x.device)
-    below = x.index_select(-2, low)  # (..., R, T)
-    above = x.index_select(-2, low + 1)  # (..., R, T)
-    return below * (1 - weight) + above * weight
-
-
-def warp_frequency(magnitude: torch.Tensor, rows: int = 256) -> torch.Tensor:
-    """Resample linear frequency bins to log-spaced rows (PixelPlayer's ``warpgrid``).
-
-    Output row ``y`` in [-1, 1] (``rows`` evenly spaced values) reads the linear position
-    ``(21^((y+1)/2) - 11) / 10`` in [-1, 1] of the input bins, interpolating linearly. It equals
-    ``F.grid_sample(magnitude, grid, align_corners=True)`` with PixelPlayer's grid, but leaves
-    the time axis untouched exactly. Low frequencies get more rows than bins, high ones fewer.
-
-    Args:
-        magnitude: Non-negative spectrogram (magnitude, not log).
-        rows: Output frequency rows.
-
-    Shape:
-        magnitude: (..., F, T), typically (B, C, F, T) with F = 512.
-        output: (..., rows, T).
-
-    Example:
-        >>> ramp = torch.arange(512.0).view(1, 1, 512, 1)  # each bin holds its index
-        >>> warped = warp_frequency(ramp)
-        >>> tuple(warped.shape), round(float(warped[0, 0, 0, 0]), 3), round(float(warped[0, 0, -1, 0]), 3)
-        ((1, 1, 256, 1), 0.0, 511.0)
-    """
-    return _resample_rows(magnitude, _warp_positions(rows, magnitude.shape[-2]))
-
-
-def unwarp_frequency(x: torch.Tensor, bins: int = 512) -> torch.Tensor:
-    """Resample log-spaced rows back to linear frequency bins: the inverse of `warp_frequency`.
-
-    Used to bring masks predicted on the warped grid back to the STFT's bins.
-
-    Args:
-        x: Warped maps (masks, magnitudes).
-        bins: Output frequency bins.
-
-    Shape:
-        x: (..., rows, T), typically (B, C, 256, T).
-        output: (..., bins, T).
-
-    Example:
-        >>> x = torch.linspace(0, 1, 512).view(1, 1, 512, 1).expand(1, 1, 512, 3)
-        >>> back = unwarp_frequency(warp_frequency(x))
-        >>> tuple(back.shape), round(float((back - x).abs().max()), 4)
-        ((1, 1, 512, 3), 0.0)
-    """
-    return _resample_rows(x, _unwarp_positions(bins, x.shape[-2]))
 
 
 def _hz_to_mel_htk(hz: np.ndarray | float) -> np.ndarray:

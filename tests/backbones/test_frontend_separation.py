@@ -11,7 +11,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from avlab.backbones import SeparationSTFT, unwarp_frequency, warp_frequency
+from avlab.backbones import SeparationSTFT
+from avlab.heads import unwarp_frequency, warp_frequency
 
 
 def noise(*shape: int, seed: int = 0) -> np.ndarray:

@@ -48,17 +48,6 @@ def test_warp_equals_pixelplayer_grid_sample() -> None:
         assert torch.allclose(fn(source), expected, atol=1e-12)
 
 
-def test_warp_equals_the_backbones_front_end() -> None:
-    from avlab.backbones import audio as frontend
-
-    mag = torch.rand(2, 512, 5, generator=torch.Generator().manual_seed(1))
-    assert torch.equal(warp_frequency(mag), frontend.warp_frequency(mag))
-    assert torch.equal(
-        unwarp_frequency(warp_frequency(mag)),
-        frontend.unwarp_frequency(frontend.warp_frequency(mag)),
-    )
-
-
 def test_warp_rows_are_monotone_and_log_spaced() -> None:
     ramp = torch.arange(512.0)[:, None]
     rows = warp_frequency(ramp)[:, 0]
