@@ -84,7 +84,8 @@ def read_figures(root: Path, work: Path, *, visual: str, size: int, num_reads: i
     requests = [(int(v), int(rng.integers(0, counts[v] - CLIP + 1))) for v in rng.integers(0, len(counts), num_reads)]
 
     def tensor(array: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(array)).float()
+        # The conversion avlab's reader uses, so the figures compare data access only.
+        return torch.from_numpy(np.asarray(array).astype(np.float32))
 
     def npy() -> None:  # video_features' layout and loaders: np.load per item
         for v, s in requests:
@@ -141,6 +142,9 @@ def main() -> None:
         work = Path(folder)
         root = generate(work / "synth", num_videos=num_videos, size=128, seconds=2.0, splits=["train"], num_solo=0)
         figures = [caching_figure(root, work, visual="resnet18", size=128, repeats=repeats)]
+        if not args.quick:  # the seeds' backbone and input size, on fewer videos
+            small = generate(work / "synth224", num_videos=6, size=224, seconds=2.0, splits=["train"], num_solo=0)
+            figures.append(caching_figure(small, work, visual="resnet50", size=224, repeats=3))
         figures += read_figures(root, work, visual="resnet18", size=128, num_reads=reads, repeats=repeats)
     path = record("bench_store", figures, quick=args.quick,
                   notes="Medians of interleaved repetitions; ratios are against baselines run in the same process.")

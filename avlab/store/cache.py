@@ -418,10 +418,52 @@ def _run_threads(work: Work, job: CacheJob, *, num_workers: int, progress: bool,
 
     bar = tqdm(total=total, initial=done, desc="caching", unit="video", disable=not progress)
     frames_done, started = 0, time.perf_counter()
+    # Short videos (AVSBench: 5 frames) would make small, slow batches: frames of consecutive
+    # videos share backbone batches, and each video's features are split off afterwards.
+    gathered: list[tuple[int, VideoRecord, VideoPlan, tuple[str, ...], Any]] = []
+
+    def run_backbone(frames: np.ndarray) -> dict[str, np.ndarray]:
+        return compute_visual(model, frames, layers=job.recipe.layers,  # type: ignore[arg-type]
+                              batch_size=job.batch_size, device=device, dtype=job.recipe.dtype)
+
+    def flush() -> None:
+        nonlocal frames_done
+        if not gathered:
+            return
+        stacks = [inputs.frames.reshape(-1, *inputs.frames.shape[2:]) for *_, inputs in gathered]
+        try:
+            together = run_backbone(np.concatenate(stacks)[None])  # level -> (1, sum V*T, C, h, w)
+            bounds = np.cumsum([0] + [len(stack) for stack in stacks])
+            per_video = [{level: values[0, bounds[k] : bounds[k + 1]] for level, values in together.items()}
+                         for k in range(len(stacks))]
+        except AvlabError:
+            per_video = [None] * len(gathered)  # find the video at fault: one at a time below
+        for (index, record, plan, views, inputs), visual in zip(gathered, per_video, strict=True):
+            try:
+                if visual is None:
+                    visual = run_backbone(inputs.frames)
+                else:
+                    visual = {level: v.reshape(*inputs.frames.shape[:2], *v.shape[1:]) for level, v in visual.items()}
+                blocks = {**inputs.arrays, **{schema.visual_var(k): v for k, v in visual.items()}}
+                commit = _done_record(record, plan, blocks, views, inputs.notes)
+                frames_done += inputs.frames.shape[0] * inputs.frames.shape[1]
+            except Exception as error:  # noqa: BLE001 - recorded as this video's failure
+                blocks, commit = {}, _fail_record(record, plan, error)
+            submit(index, blocks, commit)
+        gathered.clear()
+
     with ThreadPoolExecutor(max(1, num_workers), thread_name_prefix="avlab-load") as loaders, \
             ThreadPoolExecutor(1, thread_name_prefix="avlab-write") as writer:
         ahead: deque[Future[Any]] = deque()
         pending_writes: deque[Future[None]] = deque()
+
+        def submit(index: int, blocks: dict[str, np.ndarray], commit: dict[str, Any]) -> None:
+            pending_writes.append(writer.submit(write, index, blocks, commit))
+            while len(pending_writes) > 2:
+                pending_writes.popleft().result()
+            bar.update(1)
+            bar.set_postfix(frames_per_s=f"{frames_done / max(1e-9, time.perf_counter() - started):.0f}")
+
         queue: Iterator[Any] = iter(work)
         for item in _take(queue, max(2, num_workers + 1)):
             ahead.append(loaders.submit(load, item))
@@ -430,21 +472,12 @@ def _run_threads(work: Work, job: CacheJob, *, num_workers: int, progress: bool,
             for item in _take(queue, 1):
                 ahead.append(loaders.submit(load, item))
             if isinstance(inputs, BaseException):
-                blocks, commit = {}, _fail_record(record, plan, inputs)
-            else:
-                try:
-                    visual = compute_visual(model, inputs.frames, layers=job.recipe.layers,  # type: ignore[arg-type]
-                                            batch_size=job.batch_size, device=device, dtype=job.recipe.dtype)
-                    blocks = {**inputs.arrays, **{schema.visual_var(k): v for k, v in visual.items()}}
-                    commit = _done_record(record, plan, blocks, views, inputs.notes)
-                    frames_done += inputs.frames.shape[0] * inputs.frames.shape[1]
-                except Exception as error:  # noqa: BLE001
-                    blocks, commit = {}, _fail_record(record, plan, error)
-            pending_writes.append(writer.submit(write, index, blocks, commit))
-            while len(pending_writes) > 2:
-                pending_writes.popleft().result()
-            bar.update(1)
-            bar.set_postfix(frames_per_s=f"{frames_done / max(1e-9, time.perf_counter() - started):.0f}")
+                submit(index, {}, _fail_record(record, plan, inputs))
+                continue
+            gathered.append((index, record, plan, views, inputs))
+            if sum(g[-1].frames.shape[0] * g[-1].frames.shape[1] for g in gathered) >= job.batch_size:
+                flush()
+        flush()
         for future in pending_writes:
             future.result()
     bar.close()
