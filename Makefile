@@ -28,6 +28,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q --nbmake tests avlab notebooks
 
+# Throughput figures against their baselines, written to benchmarks/results/ (not part of test).
+bench: $(STAMP)
+	$(PY) benchmarks/bench_store.py
+	$(PY) benchmarks/bench_separation.py
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check avlab tests benchmarks
 
