@@ -7,6 +7,7 @@ for. The same arguments (and renderer) give the same masks and byte-identical wa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -231,10 +232,9 @@ def _prepare(root: Path, splits: tuple[str, ...], overwrite: bool) -> None:
     card = root / CARD
     targets = [card, root / "README.md", *(root / s for s in splits)]
     if card.is_file():
-        try:
+        # An unreadable card only means fewer folders are known to be SynthAV's.
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
             targets += [root / s for s in json.loads(card.read_text(encoding="utf-8"))["splits"]]
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
     existing = [p for p in dict.fromkeys(targets) if p.exists()]
     if existing and not overwrite:
         raise FileExistsError(f"{existing[0]} exists; pass overwrite=True to replace the SynthAV dataset at {root}")
