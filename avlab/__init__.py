@@ -45,6 +45,11 @@ _LAZY = {
     "cache_features": "avlab.store",
     "open_store": "avlab.store",
     "evaluate": "avlab.eval",
+    "fit": "avlab.train",
+    "finetune_backbone": "avlab.train",
+    "create_system": "avlab.models",
+    "list_systems": "avlab.models",
+    "load_system": "avlab.models",
 }
 
 
@@ -91,6 +96,12 @@ __all__ = [
     "FramePairDataset",
     "cache_features",
     "open_store",
+    # systems and training from the store (or end to end)
+    "create_system",
+    "list_systems",
+    "load_system",
+    "fit",
+    "finetune_backbone",
     # scoring against the store's ground truth
     "evaluate",
     # errors

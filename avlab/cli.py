@@ -67,6 +67,28 @@ def _cache(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from avlab.train import fit
+
+    result = fit(
+        args.store, args.system, solo_store=args.solo_store, val_split=None if args.val_split == "none" else args.val_split,
+        max_epochs=args.epochs, batch_size=args.batch_size,
+        lr=args.lr, seed=args.seed, precision=args.precision, accelerator=args.accelerator, devices=args.devices,
+        strategy=args.strategy, root_dir=args.runs, progress=not args.no_progress,
+    )
+    print(json.dumps({"checkpoint": str(result.checkpoint), "metrics": result.metrics}, indent=2, default=str))
+    return 0
+
+
+def _finetune(args: argparse.Namespace) -> int:
+    from avlab.train import finetune_backbone
+
+    result = finetune_backbone(args.source, visual=args.visual, output=args.output, system=args.system,
+                               size=args.size, max_epochs=args.epochs, progress=not args.no_progress)
+    print(f"fine-tuned backbone: {result.weights} (cache it with --weights {result.weights})")
+    return 0
+
+
 def _probe(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
@@ -141,6 +163,33 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--retry-failed", action="store_true")
     cache.add_argument("--no-progress", action="store_true")
     cache.set_defaults(handler=_cache)
+
+    train = commands.add_parser("train", help="train a system on a feature store (avlab.fit)")
+    train.add_argument("store", help="the feature store to train from")
+    train.add_argument("--system", default="avisnet", help="system name (default: %(default)s)")
+    train.add_argument("--solo-store", default=None, help="store of solo clips for mix-and-separate")
+    train.add_argument("--val-split", default="val", help="validation split, or 'none' (default: %(default)s)")
+    train.add_argument("--epochs", type=int, default=10)
+    train.add_argument("--batch-size", type=int, default=16)
+    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--precision", default="32-true", help="e.g. bf16-mixed on a GPU")
+    train.add_argument("--accelerator", default="auto")
+    train.add_argument("--devices", default=1)
+    train.add_argument("--strategy", default="auto", help="e.g. ddp")
+    train.add_argument("--runs", type=Path, default=Path("runs"), help="where runs go (default: %(default)s)")
+    train.add_argument("--no-progress", action="store_true")
+    train.set_defaults(handler=_train)
+
+    finetune = commands.add_parser("finetune", help="fine-tune a backbone end to end, for caching")
+    finetune.add_argument("source", type=Path, help="a raw dataset folder with a train split")
+    finetune.add_argument("--visual", default="resnet18")
+    finetune.add_argument("--system", default="avisnet")
+    finetune.add_argument("--size", type=int, default=128)
+    finetune.add_argument("--epochs", type=int, default=5)
+    finetune.add_argument("--output", type=Path, default=None)
+    finetune.add_argument("--no-progress", action="store_true")
+    finetune.set_defaults(handler=_finetune)
 
     probe = commands.add_parser("probe", help="print the streams of media files as JSON")
     probe.add_argument("paths", nargs="+", type=Path)

@@ -13,7 +13,7 @@ from avlab.testing import write_test_video
 
 def test_help_lists_the_subcommands() -> None:
     text = build_parser().format_help()
-    for command in ("demo", "synth", "cache", "probe", "info"):
+    for command in ("demo", "synth", "cache", "train", "finetune", "probe", "info"):
         assert command in text
 
 
@@ -55,3 +55,18 @@ def test_cache_command_writes_a_store(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["cache", str(root), str(store), "--visual", "debug", "--size", "32", "--no-progress"]) == 0
     assert "1 done" in capsys.readouterr().out
     assert open_store(store).visual_c3.shape[:3] == (1, 1, 4)
+
+
+def test_train_command_fits_a_system_from_a_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from avlab.testing import tiny_store
+
+    store = tiny_store(tmp_path / "data").encoding["source"]
+    args = ["train", store, "--system", "visual_only", "--epochs", "1", "--batch-size", "4", "--val-split", "none",
+            "--runs", str(tmp_path / "runs"), "--no-progress", "--accelerator", "cpu"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    report = json.loads(out[out.index("{\n") :])  # the command's JSON closes its output
+    assert Path(report["checkpoint"]).is_file() and "train/loss_epoch" in report["metrics"]
+    from avlab.models import load_system
+
+    assert type(load_system(report["checkpoint"])).__name__ == "VisualOnly"

@@ -31,9 +31,9 @@ from avlab.datasets.manifest import Manifest, VideoRecord
 from avlab.environment import library_versions
 from avlab.errors import AvlabError, AvlabWarning
 from avlab.store import schema
-from avlab.store._zarr import array, avlab_attrs, read
 from avlab.store.commits import StoreFiles, normalise_store_path
 from avlab.store.extract import compute_visual, load_inputs
+from avlab.store.groups import array, avlab_attrs, read
 from avlab.store.plan import VideoPlan, plan_video
 from avlab.store.recipe import Recipe, RecipeMismatchError, fingerprint, recipe_differences
 from avlab.store.shards import DirectChunkWriter
@@ -434,8 +434,9 @@ def _run_threads(work: Work, job: CacheJob, *, num_workers: int, progress: bool,
         try:
             together = run_backbone(np.concatenate(stacks)[None])  # level -> (1, sum V*T, C, h, w)
             bounds = np.cumsum([0] + [len(stack) for stack in stacks])
-            per_video = [{level: values[0, bounds[k] : bounds[k + 1]] for level, values in together.items()}
-                         for k in range(len(stacks))]
+            per_video: list[dict[str, np.ndarray] | None] = [
+                {level: values[0, bounds[k] : bounds[k + 1]] for level, values in together.items()}
+                for k in range(len(stacks))]
         except AvlabError:
             per_video = [None] * len(gathered)  # find the video at fault: one at a time below
         for (index, record, plan, views, inputs), visual in zip(gathered, per_video, strict=True):

@@ -19,7 +19,7 @@ import zarr
 
 from avlab.errors import AvlabError
 from avlab.store import schema
-from avlab.store._zarr import array, avlab_attrs, read
+from avlab.store.groups import array, avlab_attrs, read
 from avlab.store.shards import ShardedArrayReader, direct_reader
 
 __all__ = ["ClipDataset", "FramePairDataset", "StoreReader"]

@@ -1,4 +1,4 @@
-"""Typed access to zarr groups: zarr's own annotations return unions for every lookup."""
+"""Typed access to a store's zarr groups (zarr's own annotations return unions for every lookup)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,59 @@
+"""Size presets of every system: "tiny" for tests and doctests, "cpu" for short CPU runs.
+
+The systems' own defaults follow the papers (PixelPlayer's 7-level U-Net of width 64, a
+256-wide transformer); a preset is a dict of keyword options that shrinks them. Presets name
+no data-dependent sizes (channels, sources, categories): `avlab.train.fit` adds those.
+
+Example:
+    >>> from avlab.models import create_system, system_preset
+    >>> model = create_system("avisnet", channels=(8, 16, 32), **system_preset("avisnet", "tiny"))
+    >>> model.time_multiple
+    8
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["PRESETS", "system_preset"]
+
+_TINY_AUDIO = {"audio_dim": 16, "audio_channels": (4, 8)}
+_TINY_UNET = {"unet_downs": 3, "unet_base": 4}
+_CPU_AUDIO = {"audio_dim": 32, "audio_channels": (8, 16, 32)}
+_CPU_UNET = {"unet_downs": 4, "unet_base": 8}
+
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "tiny": {
+        "avisnet": {"d_model": 16, "num_heads": 2, "dim_feedforward": 32, "num_queries": 3, "fpn_width": 8,
+                    "num_channels": 4, **_TINY_AUDIO, **_TINY_UNET},
+        "pixelplayer": {"num_channels": 4, "energy_grid": (8, 4), **_TINY_UNET},
+        "coseg": {**_TINY_UNET},
+        "audio_only": {"hidden_dim": 16, "num_channels": 4, **_TINY_AUDIO, **_TINY_UNET},
+        "visual_only": {"fpn_width": 8, "hidden_dim": 8},
+    },
+    "cpu": {
+        "avisnet": {"d_model": 32, "num_heads": 4, "dim_feedforward": 64, "num_queries": 4, "fpn_width": 32,
+                    "num_channels": 16, **_CPU_AUDIO, **_CPU_UNET},
+        "pixelplayer": {"num_channels": 16, **_CPU_UNET},
+        "coseg": {**_CPU_UNET},
+        "audio_only": {"hidden_dim": 64, "num_channels": 16, **_CPU_AUDIO, **_CPU_UNET},
+        "visual_only": {"fpn_width": 32, "hidden_dim": 64},
+    },
+}
+
+
+def system_preset(system: str, preset: str) -> dict[str, Any]:
+    """The keyword options of `preset` ("tiny" or "cpu") for `system` (a copy).
+
+    Raises:
+        ValueError: Unknown preset or system.
+
+    Example:
+        >>> system_preset("visual_only", "cpu")
+        {'fpn_width': 32, 'hidden_dim': 64}
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; presets: {sorted(PRESETS)}")
+    if system not in PRESETS[preset]:
+        raise ValueError(f"preset {preset!r} has no options for {system!r}; it has {sorted(PRESETS[preset])}")
+    return dict(PRESETS[preset][system])

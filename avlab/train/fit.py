@@ -1,0 +1,294 @@
+"""`fit`: train a system on a feature store (or end to end on raw videos) in one call.
+
+It seeds everything, reads what the store holds (channels, mask size, categories, sources,
+clip length), builds the system with those sizes, picks the separation window, and runs a
+Lightning Trainer with a progress bar, a CSV log, a checkpoint and a loss-curve PNG. The
+checkpoint rebuilds the system alone (`avlab.models.load_system`) or the whole task
+(`AVSegmentationTask.load_from_checkpoint`).
+
+Example:
+    >>> import tempfile
+    >>> from avlab.testing import tiny_store
+    >>> tmp = tempfile.mkdtemp()
+    >>> store = tiny_store(tmp)
+    >>> result = fit(store, "visual_only", system_kwargs={"fpn_width": 8, "hidden_dim": 8},
+    ...              val_split=None, max_epochs=1, batch_size=4, progress=False, root_dir=tmp + "/runs")
+    >>> type(result.system).__name__, result.metrics["train/loss_epoch"] > 0, result.loss_curve.name
+    ('VisualOnly', True, 'loss_curve.png')
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+import math
+import os
+import warnings
+from collections.abc import Iterator, Mapping, Sequence, Sized
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.loggers import CSVLogger
+from pytorch_lightning.strategies import DDPStrategy
+from pytorch_lightning.utilities.warnings import PossibleUserWarning
+from torch import nn
+
+from avlab.backbones import visual_bundle
+from avlab.models import system_class, system_config, system_state_dict
+from avlab.models.batch import LEVELS
+from avlab.train.curves import plot_loss_curve
+from avlab.train.datamodule import AVDataModule, choose_num_stft_frames
+from avlab.train.task import AVSegmentationTask
+
+__all__ = ["FitResult", "fit"]
+
+
+@dataclass
+class FitResult:
+    """What `fit` returns; unpacks as ``system, metrics = fit(...)``.
+
+    Attributes:
+        system: The trained system (CPU, eval mode).
+        metrics: The last epoch's logged figures: "train/loss_epoch", and with validation
+            "val/loss", "val/miou", "val/fscore", "val/acc_iou75", and for separating
+            systems "val/sdr", "val/sir", "val/sar", "val/sdr_mix", "val/nsdr".
+        checkpoint: Path of the last checkpoint (None when checkpointing was off).
+        log_dir: The run's folder (metrics.csv, hparams.yaml, checkpoints/, loss_curve.png).
+        loss_curve: The loss-curve PNG (None on processes other than the first).
+        task: The Lightning task (with the backbone when end to end).
+    """
+
+    system: nn.Module
+    metrics: dict[str, float]
+    checkpoint: Path | None
+    log_dir: Path
+    loss_curve: Path | None
+    task: AVSegmentationTask = field(repr=False)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.system, self.metrics))
+
+
+@contextlib.contextmanager
+def _quiet(quiet: bool) -> Iterator[None]:
+    """Without progress output, also hold back Lightning's informational log lines."""
+    loggers = [logging.getLogger(name) for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric")]
+    levels = [logger.level for logger in loggers]
+    if quiet:
+        for logger in loggers:
+            logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+def _strategy(strategy: str | Any, accelerator: str) -> Any:
+    # DDP: some parameters sit out some batches (a U-Net on batches without a mixture), so
+    # unused parameters must be found; gloo is the backend that runs on CPUs.
+    if strategy in ("ddp", "ddp_spawn"):
+        backend = "gloo" if accelerator == "cpu" else None
+        if strategy == "ddp_spawn":
+            return DDPStrategy(find_unused_parameters=True, process_group_backend=backend, start_method="spawn")
+        return DDPStrategy(find_unused_parameters=True, process_group_backend=backend)
+    return strategy
+
+
+def _system_kwargs(name: str, given: Mapping[str, Any], channels: Sequence[int], info: Mapping[str, Any]) -> dict[str, Any]:
+    """The system's constructor arguments: the user's, plus the sizes the data fixes."""
+    params = inspect.signature(system_class(name).__init__).parameters
+    kwargs = dict(given)
+    if "channels" in params and "channels" not in kwargs:
+        kwargs["channels"] = tuple(int(c) for c in channels)
+    if "num_sources" in params and "num_sources" not in kwargs:
+        kwargs["num_sources"] = int(info["num_sources"])
+    if "num_categories" in params and "num_categories" not in kwargs and info.get("categories"):
+        kwargs["num_categories"] = len(info["categories"])
+    if "separation" in params and "separation" not in kwargs and not info["separates"]:
+        kwargs["separation"] = False
+    return kwargs
+
+
+def _load_matching(system: nn.Module, checkpoint: str | os.PathLike[str]) -> int:
+    """Copy the checkpoint's system weights whose names and shapes match; returns how many."""
+    state = system_state_dict(torch.load(os.fspath(checkpoint), map_location="cpu", weights_only=True))
+    own = system.state_dict()
+    matched = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    system.load_state_dict(matched, strict=False)
+    return len(matched)
+
+
+def fit(
+    store: Any,
+    system: str | nn.Module = "avisnet",
+    *,
+    system_kwargs: Mapping[str, Any] | None = None,
+    solo_store: Any = None,
+    train_split: str = "train",
+    val_split: str | None = "val",
+    max_epochs: int = 10,
+    max_steps: int = -1,
+    batch_size: int = 16,
+    lr: float = 1e-3,
+    weight_decay: float = 1e-4,
+    separation_weight: float = 1.0,
+    category_weight: float = 0.1,
+    num_stft_frames: int | None = None,
+    num_mix: int = 2,
+    volume: Sequence[float] = (0.5, 1.5),
+    augment: bool = True,
+    separation_eval_items: int = 16,
+    init_from: str | os.PathLike[str] | None = None,
+    end_to_end: bool = False,
+    visual: str = "resnet18",
+    weights: str | os.PathLike[str] | None = None,
+    size: int | tuple[int, int] = 128,
+    fps: float | None = None,
+    backbone_lr: float | None = None,
+    seed: int = 0,
+    precision: str | int = "32-true",
+    accelerator: str = "auto",
+    devices: int | str = 1,
+    strategy: str | Any = "auto",
+    num_workers: int = 0,
+    gradient_clip_val: float | None = None,
+    limit_train_batches: int | float | None = None,
+    log_every_n_steps: int = 10,
+    root_dir: str | os.PathLike[str] = "runs",
+    checkpoint: bool = True,
+    progress: bool = True,
+) -> FitResult:
+    """Train a system on a feature store, or end to end on raw videos.
+
+    Args:
+        store: The feature store of natural mixtures (path, or opened by `open_store` /
+            `cache_features`); with `end_to_end`, a raw dataset (folder or `Manifest`).
+        system: A registry name (`avlab.models.list_systems`) or a built system (its
+            registry record and weights are used).
+        system_kwargs: Options of the system; its sizes (channels, number of sources and of
+            categories) come from the data unless given.
+        solo_store: Store (raw dataset when end to end) of solo clips: adds mix-and-separate
+            mixtures made on the fly from their cached STFTs.
+        train_split: Split to train on.
+        val_split: Split to validate on each epoch; None: no validation.
+        max_epochs: Epochs.
+        max_steps: Stop after this many optimiser steps (-1: no limit).
+        batch_size: Frames per batch.
+        lr: Learning rate (AdamW).
+        weight_decay: AdamW weight decay.
+        separation_weight: lambda on the separation loss.
+        category_weight: Weight of CoSeg's category tie.
+        num_stft_frames: T of the separation windows; None: the clips' STFT length rounded
+            up to the system's ``time_multiple`` (at most 256).
+        num_mix: Solo clips per mix-and-separate mixture.
+        volume: Range of mix-and-separate volume gains.
+        augment: Random cached views (or mirrored frames when end to end), random gains.
+        separation_eval_items: Mixtures scored for separation per validation.
+        init_from: A checkpoint whose system weights initialise matching parameters (e.g. the
+            audio encoder of a `finetune_backbone` run).
+        end_to_end: Train the visual backbone too, from decoded frames.
+        visual: Backbone bundle when end to end.
+        weights: Its starting weights (None random, "imagenet", or a checkpoint path).
+        size: Frame size when end to end.
+        fps: Frame sampling when end to end (None: the dataset's frames).
+        backbone_lr: Learning rate of the backbone (default lr / 10).
+        seed: Seed of the weights' initialisation, the data order and every draw.
+        precision: Lightning precision, e.g. "32-true", "bf16-mixed", "16-mixed".
+        accelerator: "auto", "cpu", "gpu".
+        devices: Devices (processes) to use.
+        strategy: "auto", "ddp" (gloo on CPU), "ddp_spawn", or a Lightning strategy.
+        num_workers: DataLoader workers (spawned processes).
+        gradient_clip_val: Clip gradients' norm to this.
+        limit_train_batches: Batches (int) or fraction (float) of an epoch.
+        log_every_n_steps: CSV log interval (capped at the epoch's length).
+        root_dir: Folder of the runs: ``{root_dir}/{system}/version_{k}``.
+        checkpoint: Save the last checkpoint.
+        progress: Show progress bars and the model summary.
+
+    Returns:
+        A `FitResult` (``system, metrics = fit(...)`` unpacks it).
+    """
+    pl.seed_everything(seed, workers=True, verbose=False)
+    data = AVDataModule(store, solo_store=solo_store, train_split=train_split, val_split=val_split,
+                        batch_size=batch_size, num_mix=num_mix, volume=volume, augment=augment,
+                        separation_eval_items=separation_eval_items, num_workers=num_workers, seed=seed,
+                        end_to_end=end_to_end, size=size, fps=fps, progress=progress)
+    info = data.info
+    if end_to_end:
+        bundle = visual_bundle(visual)
+        channels = [bundle.channels[level] for level in LEVELS]
+    else:
+        missing = [level for level in LEVELS if level not in info["channels"]]
+        if missing:
+            raise ValueError(f"the store lacks levels {missing}: systems read C3, C4 and C5")
+        channels = [info["channels"][level] for level in LEVELS]
+    initial = None
+    if isinstance(system, nn.Module):
+        config = system_config(system)
+        name, given, initial = config["name"], {**config["kwargs"], **dict(system_kwargs or {})}, system.state_dict()
+    else:
+        name, given = system, dict(system_kwargs or {})
+    task = AVSegmentationTask(
+        name, _system_kwargs(name, given, channels, info), lr=lr, weight_decay=weight_decay,
+        separation_weight=separation_weight, category_weight=category_weight,
+        backbone=visual if end_to_end else None, backbone_lr=backbone_lr,
+        separation_eval_items=separation_eval_items,
+    )
+    if initial is not None:
+        task.system.load_state_dict(initial)
+    if init_from is not None:
+        _load_matching(task.system, init_from)
+    if end_to_end and weights is not None:
+        assert task.backbone is not None
+        start = visual_bundle(visual).load(weights, layers=LEVELS, trainable=True)
+        task.backbone.load_state_dict(start.state_dict())
+    multiple = int(getattr(task.system, "time_multiple", 1))
+    if num_stft_frames is None:
+        num_stft_frames = choose_num_stft_frames(info["num_atime"] or multiple, multiple)
+    elif num_stft_frames % multiple:
+        raise ValueError(f"num_stft_frames={num_stft_frames} must be a multiple of the system's "
+                         f"time_multiple={multiple} (its U-Net halves T that many times)")
+    data.num_stft_frames = num_stft_frames
+    data.setup("fit")
+    train_size = sum(len(d) for d in data.train_sets if isinstance(d, Sized))
+    batches = math.ceil(train_size / batch_size)
+    if isinstance(limit_train_batches, int):
+        batches = min(batches, limit_train_batches)
+
+    logger = CSVLogger(save_dir=os.fspath(root_dir), name=name)
+    callbacks: list[pl.Callback] = []
+    checkpointer = None
+    if checkpoint:
+        # No dirpath: Lightning puts it under the logger's folder, as rank 0 decides it.
+        checkpointer = ModelCheckpoint(filename="{epoch}-{step}", save_top_k=1)
+        callbacks.append(checkpointer)
+    with warnings.catch_warnings(), _quiet(not progress):
+        # Lightning's hints about worker counts and batch counts: our defaults are deliberate
+        # (in-memory stores read in the training process).
+        warnings.filterwarnings("ignore", category=PossibleUserWarning)
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        # Lightning 2.6 on torch 2.15 calls a deprecated pytree check on every batch.
+        warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
+        trainer = pl.Trainer(
+            max_epochs=max_epochs, max_steps=max_steps, accelerator=accelerator, devices=devices,
+            strategy=_strategy(strategy, accelerator), precision=precision,  # type: ignore[arg-type]
+            logger=logger, callbacks=callbacks,
+            enable_checkpointing=checkpoint, enable_progress_bar=progress, enable_model_summary=progress,
+            log_every_n_steps=max(1, min(log_every_n_steps, batches)), num_sanity_val_steps=0,
+            limit_val_batches=None if val_split is not None else 0, limit_train_batches=limit_train_batches,
+            gradient_clip_val=gradient_clip_val, default_root_dir=os.fspath(root_dir),
+        )
+        trainer.fit(task, datamodule=data)
+    log_dir = Path(logger.log_dir)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+    curve = None
+    if trainer.is_global_zero and (log_dir / "metrics.csv").is_file():
+        curve = plot_loss_curve(log_dir / "metrics.csv", log_dir / "loss_curve.png")
+    best = Path(checkpointer.best_model_path) if checkpointer and checkpointer.best_model_path else None
+    return FitResult(task.system.cpu().eval(), metrics, best, log_dir, curve, task)

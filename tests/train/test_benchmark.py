@@ -1,0 +1,22 @@
+"""The benchmark command end to end, at the smallest size: generate, cache, train, score, print."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from avlab.train.benchmark import main
+
+
+def test_benchmark_command_prints_a_row_per_system(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["--root", str(tmp_path), "--systems", "visual_only,audio_only", "--num-videos", "2", "--size", "32",
+                 "--seconds", "1", "--epochs", "1", "--preset", "tiny", "--separation-eval-items", "1", "--quiet"])
+    assert code == 0
+    table = capsys.readouterr().out.strip().splitlines()
+    assert table[0].startswith("| system | train s | mIoU | acc@0.75 | SDR")
+    assert [line.split("|")[1].strip() for line in table[2:]] == ["visual_only", "audio_only"]
+    rows = json.loads((tmp_path / "results.json").read_text())
+    assert [row["system"] for row in rows] == ["visual_only", "audio_only"]
+    assert all(0 <= row["val/miou"] <= 1 and Path(row["checkpoint"]).is_file() for row in rows)
