@@ -68,10 +68,13 @@ def _cache(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from avlab.models import system_preset
     from avlab.train import fit
 
+    kwargs = {**(system_preset(args.system, args.preset) if args.preset else {}), **(args.system_options or {})}
     result = fit(
-        args.store, args.system, solo_store=args.solo_store, val_split=None if args.val_split == "none" else args.val_split,
+        args.store, args.system, system_kwargs=kwargs, solo_store=args.solo_store,
+        val_split=None if args.val_split == "none" else args.val_split, vis_options=args.vis_options,
         max_epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, seed=args.seed, precision=args.precision, accelerator=args.accelerator, devices=args.devices,
         strategy=args.strategy, root_dir=args.runs, progress=not args.no_progress,
@@ -166,7 +169,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a system on a feature store (avlab.fit)")
     train.add_argument("store", help="the feature store to train from")
-    train.add_argument("--system", default="avisnet", help="system name (default: %(default)s)")
+    train.add_argument("--system", default="avisnet",
+                       help="system name, e.g. avisnet, pixelplayer, afcv, crossvis (default: %(default)s)")
+    train.add_argument("--preset", default=None, help="system sizes: tiny or cpu (default: the papers')")
+    train.add_argument("--system-options", type=json.loads, default=None,
+                       help='JSON options of the system, e.g. \'{"fusion": "mul"}\'')
+    train.add_argument("--vis-options", type=json.loads, default=None,
+                       help='JSON options of video instance segmentation training, e.g. \'{"max_offset": 5}\'')
     train.add_argument("--solo-store", default=None, help="store of solo clips for mix-and-separate")
     train.add_argument("--val-split", default="val", help="validation split, or 'none' (default: %(default)s)")
     train.add_argument("--epochs", type=int, default=10)

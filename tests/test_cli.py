@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -70,3 +71,19 @@ def test_train_command_fits_a_system_from_a_store(tmp_path: Path, capsys: pytest
     from avlab.models import load_system
 
     assert type(load_system(report["checkpoint"])).__name__ == "VisualOnly"
+
+
+def test_train_command_takes_vis_systems_presets_and_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from avlab.models import load_system
+    from avlab.testing import tiny_store
+
+    store = tiny_store(tmp_path / "data").encoding["source"]
+    args = ["train", store, "--system", "crossvis", "--preset", "tiny", "--system-options", '{"embedding_dim": 4}',
+            "--vis-options", '{"max_offset": 1}', "--epochs", "1", "--batch-size", "4", "--val-split", "none",
+            "--runs", str(tmp_path / "runs"), "--no-progress", "--accelerator", "cpu"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    report = json.loads(out[out.index("{\n") :])
+    assert math.isfinite(report["metrics"]["train/crossover_loss"])
+    system = load_system(report["checkpoint"])
+    assert type(system).__name__ == "CrossVIS" and system.embedding.dim == 4

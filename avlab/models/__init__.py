@@ -37,6 +37,7 @@ Targets and bookkeeping (read by the training task, never by systems)::
 
     mask              (B, H, W) uint8        sounding-object mask: 1 in, 0 out, 255 unannotated
     annotated         (B,) bool              frames with a ground-truth mask
+    silent_shown      (B,) bool              frames showing an object silent on them
     source_mag        (B, N, 512, T) float   |S_n|; mixture = sum of sources
     source_valid      (B, N) bool            real sources (False: padding up to N)
     mixture_stft      (B, 512, T) complex64  the mixture, for phase at reconstruction
@@ -81,13 +82,27 @@ from avlab.models._registry import (
     register_system,
     system_class,
     system_config,
+    system_task,
 )
+from avlab.models.afcv import AFCV, CondInstVIS, CrossVIS
 from avlab.models.avisnet import AViSNet
 from avlab.models.baselines import AudioOnly, VisualOnly
 from avlab.models.checkpoint import load_system, save_system, system_state_dict
 from avlab.models.inference import separate_waveforms, spectrogram_masks, waveforms
+from avlab.models.masktrack import (
+    MaskTrackRCNN,
+    TrackHead,
+    VideoTracker,
+    boxes_from_masks,
+    evaluate_masktrack,
+    load_masktrack,
+    predict_ytvis,
+    save_masktrack,
+    track_video,
+)
 from avlab.models.pixelplayer import CoSeg, PixelPlayer
 from avlab.models.presets import PRESETS, system_preset
+from avlab.models.tracker import Track, Tracker
 
 __all__ = [
     # registry
@@ -96,12 +111,16 @@ __all__ = [
     "register_system",
     "system_class",
     "system_config",
+    "system_task",
     "PRESETS",
     "system_preset",
     # systems
+    "AFCV",
     "AViSNet",
     "AudioOnly",
     "CoSeg",
+    "CondInstVIS",
+    "CrossVIS",
     "PixelPlayer",
     "VisualOnly",
     # checkpoints
@@ -112,4 +131,17 @@ __all__ = [
     "separate_waveforms",
     "spectrogram_masks",
     "waveforms",
+    # tracking
+    "Track",
+    "Tracker",
+    # MaskTrack R-CNN baseline (not a registered system: it reads images, not the batch contract)
+    "MaskTrackRCNN",
+    "TrackHead",
+    "VideoTracker",
+    "boxes_from_masks",
+    "evaluate_masktrack",
+    "load_masktrack",
+    "predict_ytvis",
+    "save_masktrack",
+    "track_video",
 ]

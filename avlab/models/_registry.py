@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from torch import nn
 
-__all__ = ["create_system", "list_systems", "register_system", "system_class", "system_config"]
+__all__ = ["create_system", "list_systems", "register_system", "system_class", "system_config", "system_task"]
 
 T = TypeVar("T", bound=type[nn.Module])
 
@@ -84,7 +84,12 @@ def register_system(name: str) -> Callable[[T], T]:
             original(self, *args, **kwargs)
             if type(self) is cls:  # the outermost class records; a subclass's own wrapper wins
                 bound = signature.bind(self, *args, **kwargs)
-                given = {k: v for k, v in bound.arguments.items() if k != "self"}
+                given: dict[str, Any] = {}
+                for key, value in bound.arguments.items():
+                    if signature.parameters[key].kind is inspect.Parameter.VAR_KEYWORD:
+                        given.update(value)  # a subclass forwarding **options: record them flat
+                    elif key != "self":
+                        given[key] = value
                 object.__setattr__(self, _CONFIG_ATTR, {"name": name, "kwargs": _plain(given)})
 
         __init__._avlab_records = name  # type: ignore[attr-defined]
@@ -110,14 +115,30 @@ def system_class(name: str) -> type[nn.Module]:
         raise ValueError(f"unknown system {name!r}; known systems: {', '.join(list_systems())}") from None
 
 
-def list_systems() -> list[str]:
-    """Sorted names of the registered systems.
+def list_systems(task: str | None = None) -> list[str]:
+    """Sorted names of the registered systems, optionally those of one task.
+
+    Args:
+        task: "segmentation" (frame-level sounding-object masks and separation, the batch
+            contract of `avlab.models`) or "vis" (video instance segmentation); None: all.
 
     Example:
         >>> list_systems()
-        ['audio_only', 'avisnet', 'coseg', 'pixelplayer', 'visual_only']
+        ['afcv', 'audio_only', 'avisnet', 'condinst_vis', 'coseg', 'crossvis', 'pixelplayer', 'visual_only']
+        >>> list_systems("vis")
+        ['afcv', 'condinst_vis', 'crossvis']
     """
-    return sorted(_REGISTRY)
+    return sorted(name for name, cls in _REGISTRY.items() if task is None or system_task(name) == task)
+
+
+def system_task(name: str) -> str:
+    """The task a system is trained for: its class's ``task`` ("segmentation" by default).
+
+    Example:
+        >>> system_task("avisnet"), system_task("afcv")
+        ('segmentation', 'vis')
+    """
+    return str(getattr(system_class(name), "task", "segmentation"))
 
 
 def create_system(name: str, *, channels: Sequence[int] | None = None, **kwargs: Any) -> nn.Module:

@@ -81,6 +81,11 @@ class AViSNet(nn.Module):
         fusion: Fusion head on C5: "logan" (AViS-Net), "mul" (EM), "add" (EA), "concat",
             "tpavi" (`avlab.heads.list_heads("fusion")`).
         fusion_options: Keyword options of the fusion head.
+        fusion_levels: Levels the audio is fused into, of "c3", "c4", "c5". AViS-Net fuses C5
+            only (the default); finer levels (ours, an option) get their own fusion head of
+            the same kind, with the attention maps upsampled bilinearly to their size. On
+            small frames C5 is a few cells (2 x 2 at 64 px), too coarse to pick one object
+            out of several, and the FPN's finer laterals carry only what the frame shows.
         audio_dim: Ca, the audio vector's size.
         audio_channels: Widths of the log-mel encoder's conv blocks.
         d_model: Transformer width d.
@@ -124,6 +129,7 @@ class AViSNet(nn.Module):
         *,
         fusion: str = "logan",
         fusion_options: Mapping[str, Any] | None = None,
+        fusion_levels: Sequence[str] = ("c5",),
         audio_dim: int = 128,
         audio_channels: Sequence[int] = (32, 64, 128, 256),
         d_model: int = 256,
@@ -160,7 +166,17 @@ class AViSNet(nn.Module):
             num_decoder_layers=num_decoder_layers, dim_feedforward=dim_feedforward, dropout=dropout,
             num_queries=num_queries,
         )
+        levels = tuple(fusion_levels)
+        if "c5" not in levels or not set(levels) <= {"c3", "c4", "c5"} or len(set(levels)) != len(levels):
+            raise ValueError(f"fusion_levels must be distinct levels of c3, c4, c5 including c5, got {levels}")
+        self.fusion_levels = levels
         self.fusion = create_head(fusion, c5, audio_dim, **dict(fusion_options or {}))
+        # Finer levels' fusion heads, by level name (empty: AViS-Net's C5-only fusion).
+        self.fine_fusion = nn.ModuleDict({
+            level: create_head(fusion, self.channels[("c3", "c4").index(level)], audio_dim,
+                               **dict(fusion_options or {}))
+            for level in ("c3", "c4") if level in levels
+        })
         self.fpn = FPNMaskHead(self.channels, width=fpn_width)
         self.separates = bool(separation)
         self.freq_rows = freq_rows
@@ -214,8 +230,13 @@ class AViSNet(nn.Module):
                 out["intensity_weights"] = weights
                 attention = scale_attention(per_source, weights)  # (B, N, h, w)
         fused, extras = self.fusion(x5, audio, attention=attention)  # (B, C5, h, w)
+        finer = {"c3": c3, "c4": c4}
+        for level, head in self.fine_fusion.items():
+            x = finer[level]
+            scaled = F.interpolate(attention, size=x.shape[-2:], mode="bilinear", align_corners=False)
+            finer[level] = head(x, audio, attention=scaled)[0]  # (B, C_l, h_l, w_l)
         size = output_size_of(batch, output_size, c3)
-        out["mask_logits"] = self.fpn([c3, c4, fused], output_size=size)[:, 0]  # (B, H, W)
+        out["mask_logits"] = self.fpn([finer["c3"], finer["c4"], fused], output_size=size)[:, 0]  # (B, H, W)
         out["attention"] = maps
         out["logan_map"] = extras["map"] if "map" in extras else logan_map(attention.detach())
         return out

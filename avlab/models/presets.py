@@ -21,6 +21,12 @@ _TINY_AUDIO = {"audio_dim": 16, "audio_channels": (4, 8)}
 _TINY_UNET = {"unet_downs": 3, "unet_base": 4}
 _CPU_AUDIO = {"audio_dim": 32, "audio_channels": (8, 16, 32)}
 _CPU_UNET = {"unet_downs": 4, "unet_base": 8}
+# AFCV's sizes: towers and pyramid width, GroupNorm groups, mask branch, embedding; small
+# frames put every SynthAV object on P3 unless the FCOS level ranges shrink with them.
+_TINY_VIS = {"width": 8, "num_convs": 1, "num_groups": 4, "mask_branch_channels": 8, "embedding_dim": 8,
+             "size_bounds": (16, 32), "sizes_of_interest": (16, 32, 64)}
+_CPU_VIS = {"width": 64, "num_convs": 2, "num_groups": 16, "mask_branch_channels": 32, "embedding_dim": 64,
+            "size_bounds": (32, 64), "sizes_of_interest": (32, 64, 128)}
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "tiny": {
@@ -30,6 +36,9 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "coseg": {**_TINY_UNET},
         "audio_only": {"hidden_dim": 16, "num_channels": 4, **_TINY_AUDIO, **_TINY_UNET},
         "visual_only": {"fpn_width": 8, "hidden_dim": 8},
+        "afcv": {**_TINY_VIS, **_TINY_AUDIO},
+        "crossvis": dict(_TINY_VIS),
+        "condinst_vis": dict(_TINY_VIS),
     },
     "cpu": {
         "avisnet": {"d_model": 32, "num_heads": 4, "dim_feedforward": 64, "num_queries": 4, "fpn_width": 32,
@@ -38,6 +47,9 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "coseg": {**_CPU_UNET},
         "audio_only": {"hidden_dim": 64, "num_channels": 16, **_CPU_AUDIO, **_CPU_UNET},
         "visual_only": {"fpn_width": 32, "hidden_dim": 64},
+        "afcv": {**_CPU_VIS, **_CPU_AUDIO},
+        "crossvis": dict(_CPU_VIS),
+        "condinst_vis": dict(_CPU_VIS),
     },
 }
 

@@ -32,7 +32,16 @@ from avlab.train.losses import (
     separation_loss,
     warped_targets,
 )
+from avlab.train.masktrack import MaskTrackFitResult, MaskTrackPairs, fit_masktrack, masktrack_loss
 from avlab.train.task import AVSegmentationTask
+from avlab.train.vis_data import (
+    FramePairs,
+    IdentityTable,
+    OrderedFrames,
+    VISDataModule,
+    ytvis_ground_truth,
+)
+from avlab.train.vis_task import VISTask
 
 __all__ = [
     # one-call training
@@ -40,9 +49,13 @@ __all__ = [
     "fit",
     "FinetuneResult",
     "finetune_backbone",
+    "MaskTrackFitResult",
+    "fit_masktrack",
     # Lightning pieces
     "AVDataModule",
     "AVSegmentationTask",
+    "VISDataModule",
+    "VISTask",
     "choose_num_stft_frames",
     # data
     "DecodedFrames",
@@ -56,10 +69,16 @@ __all__ = [
     "mixture_logmel",
     "natural_item",
     "store_info",
+    "FramePairs",
+    "IdentityTable",
+    "OrderedFrames",
+    "ytvis_ground_truth",
+    "MaskTrackPairs",
     # losses
     "best_permutation",
     "category_loss",
     "mask_loss",
+    "masktrack_loss",
     "separation_loss",
     "warped_targets",
     # reports

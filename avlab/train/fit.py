@@ -39,11 +39,14 @@ from pytorch_lightning.utilities.warnings import PossibleUserWarning
 from torch import nn
 
 from avlab.backbones import visual_bundle
-from avlab.models import system_class, system_config, system_state_dict
+from avlab.models import system_class, system_config, system_state_dict, system_task
 from avlab.models.batch import LEVELS
 from avlab.train.curves import plot_loss_curve
 from avlab.train.datamodule import AVDataModule, choose_num_stft_frames
+from avlab.train.frames import store_info
 from avlab.train.task import AVSegmentationTask
+from avlab.train.vis_data import VISDataModule, category_labels
+from avlab.train.vis_task import VISTask
 
 __all__ = ["FitResult", "fit"]
 
@@ -56,7 +59,9 @@ class FitResult:
         system: The trained system (CPU, eval mode).
         metrics: The last epoch's logged figures: "train/loss_epoch", and with validation
             "val/loss", "val/miou", "val/fscore", "val/acc_iou75", and for separating
-            systems "val/sdr", "val/sir", "val/sar", "val/sdr_mix", "val/nsdr".
+            systems "val/sdr", "val/sir", "val/sar", "val/sdr_mix", "val/nsdr"; for video
+            instance segmentation systems "val/ap", "val/ap50", "val/ap75", "val/ar1",
+            "val/ar10" (and "..._sounding" with audio).
         checkpoint: Path of the last checkpoint (None when checkpointing was off).
         log_dir: The run's folder (metrics.csv, hparams.yaml, checkpoints/, loss_curve.png).
         loss_curve: The loss-curve PNG (None on processes other than the first).
@@ -68,7 +73,7 @@ class FitResult:
     checkpoint: Path | None
     log_dir: Path
     loss_curve: Path | None
-    task: AVSegmentationTask = field(repr=False)
+    task: AVSegmentationTask | VISTask = field(repr=False)
 
     def __iter__(self) -> Iterator[Any]:
         return iter((self.system, self.metrics))
@@ -163,6 +168,7 @@ def fit(
     root_dir: str | os.PathLike[str] = "runs",
     checkpoint: bool = True,
     progress: bool = True,
+    vis_options: Mapping[str, Any] | None = None,
 ) -> FitResult:
     """Train a system on a feature store, or end to end on raw videos.
 
@@ -210,11 +216,31 @@ def fit(
         root_dir: Folder of the runs: ``{root_dir}/{system}/version_{k}``.
         checkpoint: Save the last checkpoint.
         progress: Show progress bars and the model summary.
+        vis_options: Video instance segmentation systems only: ``max_offset`` of the frame
+            pairs and `avlab.train.vis_task.VISTask` options (crossover_weight,
+            identity_weight, sounding_weight, max_positives, score_threshold,
+            max_detections, match_threshold). Their training reads pairs of frames (batch
+            size: pairs), validates by tracking, and logs YouTube-VIS AP/AR
+            ("val/ap", "val/ap50", "val/ar10", ..., and "val/ap_sounding", ... with audio).
 
     Returns:
         A `FitResult` (``system, metrics = fit(...)`` unpacks it).
     """
     pl.seed_everything(seed, workers=True, verbose=False)
+    name = system_config(system)["name"] if isinstance(system, nn.Module) else system
+    if system_task(name) == "vis":
+        data_vis, task_vis = _vis_data_and_task(
+            store, system, system_kwargs=system_kwargs, train_split=train_split, val_split=val_split,
+            batch_size=batch_size, lr=lr, weight_decay=weight_decay, augment=augment, init_from=init_from,
+            end_to_end=end_to_end, visual=visual, weights=weights, size=size, fps=fps, backbone_lr=backbone_lr,
+            seed=seed, num_workers=num_workers, progress=progress, options=vis_options)
+        data_vis.setup("fit")
+        batches = math.ceil(len(data_vis.train_set) / batch_size)
+        return _train(task_vis, data_vis, name, batches=batches, max_epochs=max_epochs, max_steps=max_steps,
+                      precision=precision, accelerator=accelerator, devices=devices, strategy=strategy,
+                      gradient_clip_val=gradient_clip_val, limit_train_batches=limit_train_batches,
+                      log_every_n_steps=log_every_n_steps, root_dir=root_dir, checkpoint=checkpoint,
+                      progress=progress, validate=val_split is not None)
     data = AVDataModule(store, solo_store=solo_store, train_split=train_split, val_split=val_split,
                         batch_size=batch_size, num_mix=num_mix, volume=volume, augment=augment,
                         separation_eval_items=separation_eval_items, num_workers=num_workers, seed=seed,
@@ -258,9 +284,20 @@ def fit(
     data.setup("fit")
     train_size = sum(len(d) for d in data.train_sets if isinstance(d, Sized))
     batches = math.ceil(train_size / batch_size)
+    return _train(task, data, name, batches=batches, max_epochs=max_epochs, max_steps=max_steps,
+                  precision=precision, accelerator=accelerator, devices=devices, strategy=strategy,
+                  gradient_clip_val=gradient_clip_val, limit_train_batches=limit_train_batches,
+                  log_every_n_steps=log_every_n_steps, root_dir=root_dir, checkpoint=checkpoint, progress=progress,
+                  validate=val_split is not None)
+
+
+def _train(task: AVSegmentationTask | VISTask, data: pl.LightningDataModule, name: str, *, batches: int, max_epochs: int,
+           max_steps: int, precision: str | int, accelerator: str, devices: int | str, strategy: str | Any,
+           gradient_clip_val: float | None, limit_train_batches: int | float | None, log_every_n_steps: int,
+           root_dir: str | os.PathLike[str], checkpoint: bool, progress: bool, validate: bool) -> FitResult:
+    """Run the Lightning Trainer: CSV log, last checkpoint, loss curve; the shared end of `fit`."""
     if isinstance(limit_train_batches, int):
         batches = min(batches, limit_train_batches)
-
     logger = CSVLogger(save_dir=os.fspath(root_dir), name=name)
     callbacks: list[pl.Callback] = []
     checkpointer = None
@@ -281,7 +318,7 @@ def fit(
             logger=logger, callbacks=callbacks,
             enable_checkpointing=checkpoint, enable_progress_bar=progress, enable_model_summary=progress,
             log_every_n_steps=max(1, min(log_every_n_steps, batches)), num_sanity_val_steps=0,
-            limit_val_batches=None if val_split is not None else 0, limit_train_batches=limit_train_batches,
+            limit_val_batches=None if validate else 0, limit_train_batches=limit_train_batches,
             gradient_clip_val=gradient_clip_val, default_root_dir=os.fspath(root_dir),
         )
         trainer.fit(task, datamodule=data)
@@ -291,4 +328,51 @@ def fit(
     if trainer.is_global_zero and (log_dir / "metrics.csv").is_file():
         curve = plot_loss_curve(log_dir / "metrics.csv", log_dir / "loss_curve.png")
     best = Path(checkpointer.best_model_path) if checkpointer and checkpointer.best_model_path else None
-    return FitResult(task.system.cpu().eval(), metrics, best, log_dir, curve, task)
+    system = task.system
+    assert isinstance(system, nn.Module)
+    return FitResult(system.cpu().eval(), metrics, best, log_dir, curve, task)
+
+
+def _vis_data_and_task(store: Any, system: str | nn.Module, *, system_kwargs: Mapping[str, Any] | None,
+                       train_split: str, val_split: str | None, batch_size: int, lr: float, weight_decay: float,
+                       augment: bool, init_from: str | os.PathLike[str] | None, end_to_end: bool, visual: str,
+                       weights: str | os.PathLike[str] | None, size: int | tuple[int, int], fps: float | None,
+                       backbone_lr: float | None, seed: int, num_workers: int, progress: bool,
+                       options: Mapping[str, Any] | None) -> tuple[VISDataModule, VISTask]:
+    """Data and task of a video instance segmentation system (AFCV, CrossVIS, CondInst-VIS)."""
+    data = VISDataModule(store, train_split=train_split, val_split=val_split, batch_size=batch_size,
+                         augment=augment, seed=seed, num_workers=num_workers, end_to_end=end_to_end, size=size,
+                         fps=fps, progress=progress, **{k: v for k, v in dict(options or {}).items()
+                                                         if k == "max_offset"})
+    categories = data.categories
+    names, _ = category_labels(categories)
+    if end_to_end:
+        bundle = visual_bundle(visual)
+        channels = [bundle.channels[level] for level in LEVELS]
+    else:
+        info = store_info(data.store)
+        missing = [level for level in LEVELS if level not in info["channels"]]
+        if missing:
+            raise ValueError(f"the store lacks levels {missing}: systems read C3, C4 and C5")
+        channels = [info["channels"][level] for level in LEVELS]
+    initial = None
+    if isinstance(system, nn.Module):
+        config = system_config(system)
+        name, given, initial = config["name"], {**config["kwargs"], **dict(system_kwargs or {})}, system.state_dict()
+    else:
+        name, given = system, dict(system_kwargs or {})
+    given.setdefault("channels", tuple(int(c) for c in channels))
+    given.setdefault("num_classes", len(names))
+    given.setdefault("num_identities", len(data.identities))
+    task_options = {k: v for k, v in dict(options or {}).items() if k != "max_offset"}
+    task = VISTask(name, given, categories=categories, lr=lr, weight_decay=weight_decay,
+                   backbone=visual if end_to_end else None, backbone_lr=backbone_lr, seed=seed, **task_options)
+    if initial is not None:
+        task.system.load_state_dict(initial)
+    if init_from is not None:
+        _load_matching(task.system, init_from)
+    if end_to_end and weights is not None:
+        assert task.backbone is not None
+        start = visual_bundle(visual).load(weights, layers=LEVELS, trainable=True)
+        task.backbone.load_state_dict(start.state_dict())
+    return data, task

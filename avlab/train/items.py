@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["StftWindow", "collate", "mix_item", "mixture_logmel", "natural_item"]
+__all__ = ["StftWindow", "collate", "mix_item", "mixture_logmel", "natural_item", "silent_shown"]
 
 LOGMEL_OFFSET = 0.01  # LogMelFrames.log_offset: log(mel + 0.01)
 _VISUAL_PREFIXES = ("visual_", "image")
@@ -112,7 +112,25 @@ def _frame_part(raw: Mapping[str, Any]) -> dict[str, Any]:
     mask = _np(mask)
     out["mask"] = mask
     out["annotated"] = np.asarray(bool(_np(raw.get("annotated", 0))) and bool((mask != 255).any()))
+    out["silent_shown"] = np.asarray(silent_shown(raw))
     return out
+
+
+def silent_shown(raw: Mapping[str, Any]) -> bool:
+    """Whether the frame shows an object that is silent on it (a distractor, or a resting performer).
+
+    These frames are where hearing matters: an object's looks alone do not say whether it
+    sounds now. False when the frame has no instance masks or sounding flags.
+
+    Example:
+        >>> masks = np.zeros((2, 4, 4), np.uint8); masks[:, 1:3, 1:3] = 1
+        >>> silent_shown({"instance_mask": masks, "sounding": np.array([1, 0], np.int8)})
+        True
+    """
+    if "instance_mask" not in raw or "sounding" not in raw:
+        return False
+    visible = (_np(raw["instance_mask"]) == 1).any(axis=(-2, -1))  # (I,); 255 padding is not 1
+    return bool((visible & (_np(raw["sounding"]) == 0)).any())
 
 
 def natural_item(

@@ -15,6 +15,8 @@ at IoU 0.75 (`avlab.eval.mask_iou`, two empty masks count as IoU 1) on annotated
 separating systems, SDR / SIR / SAR / mixture SDR / NSDR (`avlab.eval.SeparationMeter`, Sound
 of Pixels protocol) on up to `separation_eval_items` mixtures: fixed mixtures of validation
 solo clips when the data has them, else the natural mixtures with at least two sources.
+``miou_silent`` and ``acc_iou75_silent`` are the same mask figures on the frames that show a
+silent object (a distractor or a resting performer): where looks alone cannot tell what sounds.
 Separated waveforms follow SPEC section 6 (`avlab.models.separate_waveforms`).
 """
 
@@ -42,7 +44,7 @@ from avlab.train.losses import (
 __all__ = ["AVSegmentationTask"]
 
 ACCURACY_IOU = 0.75
-_VAL_METRICS = ("loss", "miou", "fscore", "acc_iou75", "sdr", "sir", "sar", "sdr_mix", "nsdr", "separation_skipped")
+_VAL_METRICS = ("loss", "miou", "fscore", "acc_iou75", "miou_silent", "acc_iou75_silent", "sdr", "sir", "sar", "sdr_mix", "nsdr", "separation_skipped")
 
 
 def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
@@ -168,6 +170,8 @@ class AVSegmentationTask(pl.LightningModule):
     def _reset_meters(self) -> None:
         self._masks = AVSBenchMeter(mode="dataset")
         self._ious: list[np.ndarray] = []
+        self._silent_masks = AVSBenchMeter(mode="dataset")  # frames showing a silent object
+        self._silent_ious: list[np.ndarray] = []
         self._separation = SeparationMeter()
         self._separated = 0
         self._val_loss: list[tuple[float, int]] = []
@@ -187,6 +191,10 @@ class AVSegmentationTask(pl.LightningModule):
                 gt = (batch["mask"].cpu()[keep] == 1)
                 self._masks.update(logits, gt)
                 self._ious.append(mask_iou(logits, gt))
+                silent = batch["silent_shown"].bool().cpu()[keep] if "silent_shown" in batch else None
+                if silent is not None and silent.any():
+                    self._silent_masks.update(logits[silent], gt[silent])
+                    self._silent_ious.append(mask_iou(logits[silent], gt[silent]))
         scores_here = solo_mixtures or len(self.trainer.num_val_batches) < 2
         if "separation_logits" in out and scores_here:
             self._score_separation(batch, out["separation_logits"])
@@ -230,6 +238,10 @@ class AVSegmentationTask(pl.LightningModule):
             for name, value in (("miou", scores["miou"]), ("fscore", scores["fscore"]),
                                 ("acc_iou75", float(np.mean(ious >= ACCURACY_IOU)))):
                 local[name] = (value, float(len(ious)))
+        if self._silent_ious:
+            ious = np.concatenate(self._silent_ious)
+            local["miou_silent"] = (self._silent_masks.compute()["miou"], float(len(ious)))
+            local["acc_iou75_silent"] = (float(np.mean(ious >= ACCURACY_IOU)), float(len(ious)))
         scores = self._separation.compute()
         if scores["num_samples"]:
             for name in ("sdr", "sir", "sar", "sdr_mix", "nsdr"):

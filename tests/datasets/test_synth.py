@@ -312,7 +312,7 @@ def test_existing_dataset_needs_overwrite(tmp_path):
 @pytest.mark.parametrize(
     "changes",
     [{"seconds": 1.1}, {"size": 63}, {"occlusion": 1.5}, {"num_classes": 0}, {"renderer": "fm"},
-     {"num_videos": {"train": 1}, "splits": ["val"]}],
+     {"num_videos": {"train": 1}, "splits": ["val"]}, {"min_run": -1.0}],
 )
 def test_invalid_arguments(tmp_path, changes):
     with pytest.raises(ValueError):
@@ -355,3 +355,27 @@ def test_every_class_key_is_audible_in_the_soundfont():
         for key in sorted(k for k in scale if k <= high):  # the keys melodies use
             audio = render_notes([Note(0.0, 0.3, key)], cls, int(0.3 * RATE), RATE, renderer="soundfont")
             assert np.sqrt(np.mean(audio[int(0.1 * RATE):] ** 2)) > 0.005, (cls.name, key)
+
+
+def _runs(flags: np.ndarray) -> list[int]:
+    edges = np.flatnonzero(np.diff(flags.astype(np.int8))) + 1
+    return np.diff(np.concatenate([[0], edges, [len(flags)]])).tolist()
+
+
+@pytest.mark.parametrize("min_run", [0.0, 1.0, 1.5])
+def test_sounding_runs_last_at_least_min_run_except_at_the_clip_end(min_run):
+    # Per-frame audio hears about a second around the frame: shorter runs mislabel what is heard.
+    from avlab.datasets.synth.scene import SceneConfig, sample_scene
+
+    config = SceneConfig(size=64, fps=4, num_frames=24, classes=synth_classes(8), min_run=min_run)
+    shortest = max(1, int(np.ceil(min_run * config.fps)))
+    seen_both = 0
+    for seed in range(40):
+        for obj in sample_scene(np.random.default_rng(seed), config).objects:
+            if obj.loudness == 0:  # a distractor: silent throughout
+                assert not obj.sounding.any()
+                continue
+            runs = _runs(obj.sounding)
+            assert all(r >= shortest for r in runs[:-1]), (seed, runs)
+            seen_both += obj.sounding.any() and not obj.sounding.all()
+    assert seen_both > 0

@@ -43,7 +43,32 @@ def hide_inputs() -> tuple[tuple[Any, ...], dict[str, Any]]:
     return (torch.randn(2, 3, 8, 8), masks), {"epoch": 0, "step": 0}
 
 
+def p_levels() -> list[torch.Tensor]:
+    return [torch.randn(2, 8, 8, 8), torch.randn(2, 8, 4, 4), torch.randn(2, 8, 2, 2)]
+
+
 CASES: dict[str, Case] = {
+    "fcos": Case((8, 3), {"num_convs": 1, "num_groups": 4}, lambda: ((p_levels(),), {}),
+                 [(2, k, h, h) for k in (3, 4, 1, 169, 8) for h in (8, 4, 2)]),
+    "condinst_mask_branch": Case((8,), {"channels": 8, "num_convs": 1}, lambda: ((p_levels(),), {}), [(2, 8, 8, 8)]),
+    "condinst_dynamic_mask": Case(
+        (), {},
+        lambda: ((torch.randn(2, 8, 4, 4), torch.randn(3, 169), torch.tensor([[4.0, 4.0], [20.0, 12.0], [8.0, 24.0]]),
+                  torch.tensor([0, 1, 1]), torch.tensor([0, 1, 2])), {}),
+        [(3, 8, 8)]),
+    "fpn": Case(
+        ((8, 16, 32),),
+        {"width": 4},
+        lambda: (([torch.randn(2, 8, 8, 8), torch.randn(2, 16, 4, 4), torch.randn(2, 32, 2, 2)],), {}),
+        [(2, 4, 8, 8), (2, 4, 4, 4), (2, 4, 2, 2)],
+    ),
+    "instance_embedding": Case(
+        (8,),
+        {"num_convs": 1, "dim": 4, "num_groups": 4},
+        lambda: (([torch.randn(2, 8, 4, 4), torch.randn(2, 8, 2, 2)],), {}),
+        [(2, 4, 4, 4), (2, 4, 2, 2)],
+    ),
+    "identity_classifier": Case((4, 5), {}, lambda: ((torch.randn(3, 4),), {}), [(3, 5)]),
     "mul": fusion_case(),
     "add": fusion_case(),
     "concat": fusion_case(num_groups=4),
@@ -174,6 +199,10 @@ def test_families() -> None:
     assert list_heads("audio") == ["logmel_cnn"]
     assert list_heads("separation") == ["audio_unet", "pixel_sound", "synthesizer"]
     assert list_heads("curriculum") == ["hide_and_detect"]
+    assert list_heads("pyramid") == ["fpn"]
+    assert list_heads("detection") == ["fcos"]
+    assert list_heads("condinst") == ["condinst_dynamic_mask", "condinst_mask_branch"]
+    assert list_heads("tracking") == ["identity_classifier", "instance_embedding"]
     assert head_family("logan") == "fusion"
 
 

@@ -49,6 +49,7 @@ CASES = {
                           ("fusion.audio_proj", "fusion.theta", "fusion.phi", "fusion.g.", "fusion.W_z.0")),
     "avisnet-hide-intensity": Case("avisnet", {"hide_and_detect": {"p": 1.0}, "intensity": True}),
     "avisnet-no-separation": Case("avisnet", {"separation": False}),
+    "avisnet-all-levels": Case("avisnet", {"fusion_levels": ("c3", "c4", "c5")}),
     "pixelplayer": Case("pixelplayer"),
     "coseg": Case("coseg", {"num_categories": 9}),
     "audio_only": Case("audio_only"),
@@ -67,7 +68,9 @@ def loss_of(out: dict[str, torch.Tensor]) -> torch.Tensor:
 
 
 def test_every_registered_system_has_a_case() -> None:
-    assert {case.system for case in CASES.values()} == set(list_systems())
+    # Video instance segmentation systems have their own contract and tests (test_afcv.py).
+    assert set(list_systems("segmentation")) == set(list_systems()) - {"afcv", "crossvis", "condinst_vis"}
+    assert {case.system for case in CASES.values()} == set(list_systems("segmentation"))
 
 
 @pytest.mark.parametrize("kind", ["natural", "mix"])
@@ -117,7 +120,7 @@ def test_eval_is_deterministic_and_checkpoint_rebuilds(name: str, natural_batch:
 
 
 def test_mask_logits_follow_output_size(natural_batch: dict[str, Any]) -> None:
-    for name in list_systems():
+    for name in sorted({case.system for case in CASES.values()}):
         out = build(Case(name)).eval()(natural_batch, output_size=(40, 24))
         assert out["mask_logits"].shape == (4, 40, 24), name
 
@@ -178,7 +181,7 @@ def test_registry_builds_by_name_and_records_arguments() -> None:
     # The audio-only baseline takes no channels: create_system leaves them out.
     assert system_config(model) == {"name": "audio_only",
                                     "kwargs": {"separation": False, "audio_dim": 8, "audio_channels": (4, 8)}}
-    with pytest.raises(ValueError, match="known systems: audio_only, avisnet"):
+    with pytest.raises(ValueError, match="known systems: afcv, audio_only, avisnet"):
         create_system("nope")
 
 
@@ -196,3 +199,23 @@ def test_load_system_refuses_a_file_without_a_system(tmp_path: Any) -> None:
     torch.save({"state_dict": {}}, tmp_path / "other.ckpt")
     with pytest.raises(AvlabError, match="no avlab system"):
         load_system(tmp_path / "other.ckpt")
+
+
+def test_fusion_levels_must_include_c5_and_be_levels() -> None:
+    for levels in (("c3", "c4"), ("c5", "c6"), ("c5", "c5")):
+        with pytest.raises(ValueError, match="fusion_levels"):
+            build(Case("avisnet", {"fusion_levels": levels}))
+
+
+def test_fine_fusion_conditions_the_finer_levels_on_the_audio(natural_batch: dict[str, Any]) -> None:
+    torch.manual_seed(0)
+    model = build(Case("avisnet", {"fusion_levels": ("c3", "c4", "c5"), "separation": False})).eval()
+    assert set(model.fine_fusion) == {"c3", "c4"}
+    seen: list[torch.Tensor] = []
+    model.fine_fusion["c3"].register_forward_hook(lambda module, args, out: seen.append(out[0]))
+    quiet = dict(natural_batch, logmel=torch.zeros_like(natural_batch["logmel"]))
+    with torch.no_grad():
+        model(natural_batch), model(quiet)
+    heard, silent = seen
+    assert heard.shape == natural_batch["visual_c3"].shape  # C3's own resolution
+    assert not torch.allclose(heard, silent)  # and it depends on what is heard

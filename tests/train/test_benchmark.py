@@ -15,8 +15,19 @@ def test_benchmark_command_prints_a_row_per_system(tmp_path: Path, capsys: pytes
                  "--seconds", "1", "--epochs", "1", "--preset", "tiny", "--separation-eval-items", "1", "--quiet"])
     assert code == 0
     table = capsys.readouterr().out.strip().splitlines()
-    assert table[0].startswith("| system | train s | mIoU | acc@0.75 | SDR")
+    assert table[0].startswith("| system | train s | mIoU | acc@0.75 | mIoU silent | SDR")
     assert [line.split("|")[1].strip() for line in table[2:]] == ["visual_only", "audio_only"]
     rows = json.loads((tmp_path / "results.json").read_text())
     assert [row["system"] for row in rows] == ["visual_only", "audio_only"]
     assert all(0 <= row["val/miou"] <= 1 and Path(row["checkpoint"]).is_file() for row in rows)
+
+
+def test_vis_benchmark_prints_ap_per_system(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["--task", "vis", "--root", str(tmp_path), "--systems", "afcv", "--num-videos", "2", "--size", "32",
+                 "--seconds", "1", "--epochs", "1", "--preset", "tiny", "--quiet"])
+    assert code == 0
+    table = capsys.readouterr().out.strip().splitlines()
+    assert table[0].startswith("| system | train s | AP | AP50")
+    assert [line.split("|")[1].strip() for line in table[2:]] == ["afcv"]
+    rows = json.loads((tmp_path / "vis_results.json").read_text())
+    assert 0 <= rows[0]["val/ap"] <= 1 and "val/ap_sounding" in rows[0]

@@ -74,7 +74,7 @@ def test_natural_item_regions_are_the_sources_instance_masks(frames: StoreFrames
 
 def test_natural_item_without_separation_has_only_the_frame(frames: StoreFrames) -> None:
     item = natural_item(frames.frame(0), num_sources=2, num_stft_frames=16, separation=False)
-    assert set(item) == {"visual_c3", "visual_c4", "visual_c5", "logmel", "mask", "annotated"}
+    assert set(item) == {"visual_c3", "visual_c4", "visual_c5", "logmel", "mask", "annotated", "silent_shown"}
     assert item["annotated"].dtype == torch.bool and bool(item["annotated"])
 
 

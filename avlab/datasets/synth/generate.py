@@ -47,6 +47,7 @@ def generate(
     occlusion: float = 0.5,
     distractors: float = 0.5,
     duplicates: float = 0.25,
+    min_run: float = 1.0,
     renderer: str = "auto",
     overwrite: bool = False,
     progress: bool = False,
@@ -82,6 +83,8 @@ def generate(
         distractors: Expected number of silent distractors per clip.
         duplicates: Probability that a clip with two or more performers has two of one class
             (at clearly different sizes, the larger louder).
+        min_run: Shortest sounding or silent run of a performer, in seconds (at least the
+            audio window that per-frame features hear, so labels agree with the sound).
         renderer: ``"soundfont"`` (General MIDI via tinysoundfont), ``"additive"`` (built-in
             synthesizer), or ``"auto"`` (the soundfont when available). The dataset card
             records which one ran.
@@ -107,6 +110,8 @@ def generate(
     """
     root = Path(root)
     num_frames = _check(size, fps, seconds, sample_rate, max_objects, occlusion, distractors, duplicates)
+    if min_run < 0:
+        raise ValueError(f"min_run must be >= 0 seconds, got {min_run}")
     if splits is None:
         splits = tuple(num_videos) if isinstance(num_videos, Mapping) else DEFAULT_SPLITS
     splits = tuple(splits)
@@ -117,7 +122,7 @@ def generate(
     used = resolve_renderer(renderer)
     classes = synth_classes(num_classes)
     config = SceneConfig(size=size, fps=fps, num_frames=num_frames, classes=classes, max_objects=max_objects,
-                         occlusion=occlusion, distractors=distractors, duplicates=duplicates)
+                         occlusion=occlusion, distractors=distractors, duplicates=duplicates, min_run=min_run)
     _prepare(root, splits, overwrite)
 
     from tqdm.auto import tqdm
@@ -156,7 +161,7 @@ def generate(
         num_videos=dict(num_videos) if isinstance(num_videos, Mapping) else num_videos, size=size, fps=fps,
         seconds=seconds, sample_rate=sample_rate, num_classes=num_classes, max_objects=max_objects, seed=seed,
         splits=list(splits), num_solo=dict(num_solo) if isinstance(num_solo, Mapping) else num_solo,
-        occlusion=occlusion, distractors=distractors, duplicates=duplicates, renderer=renderer,
+        occlusion=occlusion, distractors=distractors, duplicates=duplicates, min_run=min_run, renderer=renderer,
     )
     card = _card(parameters=given, renderer=used, counts=counts, classes=classes, num_frames=num_frames)
     (root / CARD).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
@@ -288,7 +293,7 @@ def _readme(card: dict[str, Any]) -> str:
         f"- {p['size']}x{p['size']} px, {p['fps']} fps, {p['seconds']} s clips ({card['num_frames']} frames), "
         f"audio {p['sample_rate']} Hz mono",
         f"- {p['num_classes']} classes, up to {p['max_objects']} performers per clip; occlusion {p['occlusion']}, "
-        f"distractors {p['distractors']}, duplicates {p['duplicates']}",
+        f"distractors {p['distractors']}, duplicates {p['duplicates']}, shortest sounding run {p.get('min_run', 0)} s",
         f"- sound rendered with the {card['renderer']} renderer; seed {p['seed']}",
         "",
         "| split | clips | solo clips | instances | performers |",

@@ -11,6 +11,7 @@ its radius). Performers sound in some runs of frames and are silent in others; d
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,6 +38,9 @@ class SceneConfig:
             more with probability frac(d)).
         duplicates: Probability that a clip with two or more performers has two of one class,
             at clearly different sizes (the larger one nearer and louder).
+        min_run: Shortest sounding or silent run of a performer, in seconds (rounded up to
+            whole frames). Per-frame audio features hear a window around the frame (AFCV's
+            0.96 s): runs shorter than it make a frame's label disagree with what is heard.
     """
 
     size: int
@@ -47,6 +51,7 @@ class SceneConfig:
     occlusion: float = 0.5
     distractors: float = 0.5
     duplicates: float = 0.25
+    min_run: float = 1.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -192,7 +197,7 @@ def sample_scene(rng: np.random.Generator, config: SceneConfig, *, solo: bool = 
         elif solo:
             sounding = np.ones(frames, bool)
         else:
-            sounding = _schedule(rng, frames)
+            sounding = _schedule(rng, frames, min_frames=max(1, math.ceil(config.min_run * config.fps - 1e-9)))
         objects.append(SceneObject(
             class_id=classes[class_index].id, radius=float(radius), depth=depth[k], centres=path,
             angles=angles, sounding=sounding, loudness=float(radius / (0.15 * size)) if performer else 0.0,
@@ -213,19 +218,21 @@ def _bounce(positions: np.ndarray, radius: float, size: int) -> np.ndarray:
     return low + np.where(folded > span, 2 * span - folded, folded)
 
 
-def _schedule(rng: np.random.Generator, frames: int) -> np.ndarray:
-    """Alternating sounding / silent runs; both occur whenever there are two or more frames."""
+def _schedule(rng: np.random.Generator, frames: int, *, min_frames: int = 1) -> np.ndarray:
+    """Alternating sounding / silent runs of at least `min_frames` (where the clip allows);
+    both states occur whenever there are two or more frames."""
     flags = np.zeros(frames, bool)
     state = bool(rng.random() < 0.6)
     start = 0
+    shortest = max(1, frames // 8, min(min_frames, frames // 2))
     while start < frames:
-        length = int(rng.integers(max(1, frames // 8), max(2, frames // 2) + 1))
+        length = int(rng.integers(shortest, max(shortest + 1, frames // 2) + 1))
         flags[start : start + length] = state
         state = not state
         start += length
     if frames >= 2 and (flags.all() or not flags.any()):
-        length = max(1, frames // 3)
-        begin = int(rng.integers(0, frames - length + 1))
+        length = max(1, frames // 3, min(min_frames, frames // 2))
+        begin = 0 if rng.random() < 0.5 else frames - length  # at an end: no run is cut short
         flags[begin : begin + length] = not flags[0]
     elif frames == 1:
         flags[:] = True
