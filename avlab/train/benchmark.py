@@ -63,6 +63,17 @@ def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _synth(root: Path, num_videos: int, *, size: int, fps: float, seconds: float, seed: int, solo: bool,
+           progress: bool) -> Path:
+    """SynthAV under ``root/synth`` (reused when there): train and val (a quarter), solo clips if `solo`."""
+    synth = root / "synth"
+    if not (synth / "dataset_card.json").is_file():
+        counts = {"train": num_videos, "val": max(2, num_videos // 4)}
+        generate(synth, num_videos=counts, size=size, fps=fps, seconds=seconds, renderer="additive",
+                 splits=["train", "val"], seed=seed, num_solo=counts if solo else 0, progress=progress)
+    return synth
+
+
 def run_benchmark(
     root: str | Path,
     *,
@@ -107,11 +118,7 @@ def run_benchmark(
         progress: Progress bars.
     """
     root = Path(root)
-    synth = root / "synth"
-    if not (synth / "dataset_card.json").is_file():
-        generate(synth, num_videos={"train": num_videos, "val": max(2, num_videos // 4)}, size=size, fps=fps,
-                 seconds=seconds, renderer="additive", splits=["train", "val"], seed=seed,
-                 num_solo={"train": num_videos, "val": max(2, num_videos // 4)}, progress=progress)
+    synth = _synth(root, num_videos, size=size, fps=fps, seconds=seconds, seed=seed, solo=True, progress=progress)
     solo = load_synth(synth, split=["train", "val"], solo=True)
     weights = None
     rows: list[dict[str, Any]] = []
@@ -203,11 +210,7 @@ def run_vis_benchmark(
         progress: Progress bars.
     """
     root = Path(root)
-    synth = root / "synth"
-    if not (synth / "dataset_card.json").is_file():
-        generate(synth, num_videos={"train": num_videos, "val": max(2, num_videos // 4)}, size=size, fps=fps,
-                 seconds=seconds, renderer="additive", splits=["train", "val"], seed=seed, num_solo=0,
-                 progress=progress)
+    synth = _synth(root, num_videos, size=size, fps=fps, seconds=seconds, seed=seed, solo=False, progress=progress)
     store = cache_features(synth, root / f"vis-{visual}.zarr", visual=visual, size=size, weights=weights,
                            augment=("hflip",), progress=progress)
     rows: list[dict[str, Any]] = []

@@ -219,7 +219,8 @@ class AVDataModule(pl.LightningDataModule):
 
     def _loader(self, dataset: torch.utils.data.Dataset, *, shuffle: bool) -> torch.utils.data.DataLoader:
         generator = torch.Generator().manual_seed(self.seed)
-        # Workers are spawned: forking a process that has used zarr can deadlock (STORE.md).
+        # Workers are spawned: forking a process that has used zarr can deadlock (STORE.md). Not
+        # persistent: each epoch's workers get a fresh copy of the dataset, with its epoch's draws.
         context = "spawn" if self.num_workers > 0 else None
         return torch.utils.data.DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, collate_fn=collate,
                                            num_workers=self.num_workers, generator=generator,

@@ -246,34 +246,16 @@ def fit(
                         separation_eval_items=separation_eval_items, num_workers=num_workers, seed=seed,
                         end_to_end=end_to_end, size=size, fps=fps, progress=progress)
     info = data.info
-    if end_to_end:
-        bundle = visual_bundle(visual)
-        channels = [bundle.channels[level] for level in LEVELS]
-    else:
-        missing = [level for level in LEVELS if level not in info["channels"]]
-        if missing:
-            raise ValueError(f"the store lacks levels {missing}: systems read C3, C4 and C5")
-        channels = [info["channels"][level] for level in LEVELS]
-    initial = None
-    if isinstance(system, nn.Module):
-        config = system_config(system)
-        name, given, initial = config["name"], {**config["kwargs"], **dict(system_kwargs or {})}, system.state_dict()
-    else:
-        name, given = system, dict(system_kwargs or {})
+    channels = _channels(end_to_end, visual, info["channels"])
+    name, given, initial = _system_record(system, system_kwargs)
     task = AVSegmentationTask(
         name, _system_kwargs(name, given, channels, info), lr=lr, weight_decay=weight_decay,
         separation_weight=separation_weight, category_weight=category_weight,
         backbone=visual if end_to_end else None, backbone_lr=backbone_lr,
         separation_eval_items=separation_eval_items,
     )
-    if initial is not None:
-        task.system.load_state_dict(initial)
-    if init_from is not None:
-        _load_matching(task.system, init_from)
-    if end_to_end and weights is not None:
-        assert task.backbone is not None
-        start = visual_bundle(visual).load(weights, layers=LEVELS, trainable=True)
-        task.backbone.load_state_dict(start.state_dict())
+    _starting_weights(task, initial=initial, init_from=init_from, weights=weights if end_to_end else None,
+                      visual=visual)
     multiple = int(getattr(task.system, "time_multiple", 1))
     if num_stft_frames is None:
         num_stft_frames = choose_num_stft_frames(info["num_atime"] or multiple, multiple)
@@ -310,6 +292,8 @@ def _train(task: AVSegmentationTask | VISTask, data: pl.LightningDataModule, nam
         # (in-memory stores read in the training process).
         warnings.filterwarnings("ignore", category=PossibleUserWarning)
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        # Workers are not persistent on purpose: each epoch's copy of the dataset has its draws.
+        warnings.filterwarnings("ignore", message=".*persistent_workers=True.*")
         # Lightning 2.6 on torch 2.15 calls a deprecated pytree check on every batch.
         warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
         trainer = pl.Trainer(
@@ -346,33 +330,46 @@ def _vis_data_and_task(store: Any, system: str | nn.Module, *, system_kwargs: Ma
                                                          if k == "max_offset"})
     categories = data.categories
     names, _ = category_labels(categories)
-    if end_to_end:
-        bundle = visual_bundle(visual)
-        channels = [bundle.channels[level] for level in LEVELS]
-    else:
-        info = store_info(data.store)
-        missing = [level for level in LEVELS if level not in info["channels"]]
-        if missing:
-            raise ValueError(f"the store lacks levels {missing}: systems read C3, C4 and C5")
-        channels = [info["channels"][level] for level in LEVELS]
-    initial = None
-    if isinstance(system, nn.Module):
-        config = system_config(system)
-        name, given, initial = config["name"], {**config["kwargs"], **dict(system_kwargs or {})}, system.state_dict()
-    else:
-        name, given = system, dict(system_kwargs or {})
+    channels = _channels(end_to_end, visual, None if end_to_end else store_info(data.store)["channels"])
+    name, given, initial = _system_record(system, system_kwargs)
     given.setdefault("channels", tuple(int(c) for c in channels))
     given.setdefault("num_classes", len(names))
     given.setdefault("num_identities", len(data.identities))
     task_options = {k: v for k, v in dict(options or {}).items() if k != "max_offset"}
     task = VISTask(name, given, categories=categories, lr=lr, weight_decay=weight_decay,
                    backbone=visual if end_to_end else None, backbone_lr=backbone_lr, seed=seed, **task_options)
+    _starting_weights(task, initial=initial, init_from=init_from, weights=weights if end_to_end else None,
+                      visual=visual)
+    return data, task
+
+
+def _channels(end_to_end: bool, visual: str, cached: Mapping[str, int] | None) -> list[int]:
+    """C3-C5 channels: the bundle's when end to end, else the store's (which must hold them)."""
+    if end_to_end or cached is None:
+        bundle = visual_bundle(visual)
+        return [bundle.channels[level] for level in LEVELS]
+    missing = [level for level in LEVELS if level not in cached]
+    if missing:
+        raise ValueError(f"the store lacks levels {missing}: systems read C3, C4 and C5")
+    return [cached[level] for level in LEVELS]
+
+
+def _system_record(system: str | nn.Module, system_kwargs: Mapping[str, Any] | None) -> tuple[str, dict[str, Any], Any]:
+    """(name, constructor options, weights or None) of a registry name or a built system."""
+    if isinstance(system, nn.Module):
+        config = system_config(system)
+        return config["name"], {**config["kwargs"], **dict(system_kwargs or {})}, system.state_dict()
+    return system, dict(system_kwargs or {}), None
+
+
+def _starting_weights(task: AVSegmentationTask | VISTask, *, initial: Any, init_from: str | os.PathLike[str] | None,
+                      weights: str | os.PathLike[str] | None, visual: str) -> None:
+    """Load a built system's weights, matching ones from `init_from`, and the backbone's start."""
     if initial is not None:
         task.system.load_state_dict(initial)
     if init_from is not None:
         _load_matching(task.system, init_from)
-    if end_to_end and weights is not None:
+    if weights is not None:
         assert task.backbone is not None
         start = visual_bundle(visual).load(weights, layers=LEVELS, trainable=True)
         task.backbone.load_state_dict(start.state_dict())
-    return data, task

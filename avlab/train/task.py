@@ -41,7 +41,7 @@ from avlab.train.losses import (
     warped_targets,
 )
 
-__all__ = ["AVSegmentationTask"]
+__all__ = ["AVSegmentationTask", "BackboneTask"]
 
 ACCURACY_IOU = 0.75
 _VAL_METRICS = ("loss", "miou", "fscore", "acc_iou75", "miou_silent", "acc_iou75_silent", "sdr", "sir", "sar", "sdr_mix", "nsdr", "separation_skipped")
@@ -57,7 +57,29 @@ def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
     return threadpool_limits(limits=1, user_api="blas")
 
 
-class AVSegmentationTask(pl.LightningModule):
+class BackboneTask(pl.LightningModule):
+    """What every avlab task shares: a system, an optional backbone trained end to end, AdamW.
+
+    Subclasses build ``self.system`` and call `_build_backbone`; hyperparameters ``lr``,
+    ``weight_decay`` and ``backbone_lr`` (default lr / 10) set the optimiser's two groups.
+    """
+
+    system: torch.nn.Module
+    backbone: torch.nn.Module | None
+
+    def _build_backbone(self, name: str | None, layers: Sequence[str]) -> None:
+        # Random weights here; `fit` loads the starting weights, checkpoints restore theirs.
+        self.backbone = None if name is None else visual_bundle(name).load(None, layers=tuple(layers), trainable=True)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        groups = [{"params": [p for p in self.system.parameters() if p.requires_grad], "lr": self.hparams["lr"]}]
+        if self.backbone is not None:
+            backbone_lr = self.hparams["backbone_lr"] or self.hparams["lr"] / 10
+            groups.append({"params": [p for p in self.backbone.parameters() if p.requires_grad], "lr": backbone_lr})
+        return torch.optim.AdamW(groups, lr=self.hparams["lr"], weight_decay=self.hparams["weight_decay"])
+
+
+class AVSegmentationTask(BackboneTask):
     """Trains a registered system on frame-level batches (the `avlab.models` contract).
 
     Args:
@@ -97,10 +119,7 @@ class AVSegmentationTask(pl.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.system = create_system(system, **dict(system_kwargs or {}))
-        self.backbone = None
-        if backbone is not None:
-            # Random weights here; `fit` loads the starting weights, checkpoints restore theirs.
-            self.backbone = visual_bundle(backbone).load(None, layers=tuple(backbone_layers), trainable=True)
+        self._build_backbone(backbone, backbone_layers)
         self._reset_meters()
 
     # Forward and losses.
@@ -260,12 +279,3 @@ class AVSegmentationTask(pl.LightningModule):
             if weight > 0:
                 value = total if name == "separation_skipped" else total / weight
                 self.log(f"val/{name}", float(value), prog_bar=name in ("miou", "sdr"))
-
-    # Optimiser.
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        groups = [{"params": [p for p in self.system.parameters() if p.requires_grad], "lr": self.hparams["lr"]}]
-        if self.backbone is not None:
-            backbone_lr = self.hparams["backbone_lr"] or self.hparams["lr"] / 10
-            groups.append({"params": [p for p in self.backbone.parameters() if p.requires_grad], "lr": backbone_lr})
-        return torch.optim.AdamW(groups, lr=self.hparams["lr"], weight_decay=self.hparams["weight_decay"])

@@ -379,14 +379,15 @@ class VISDataModule(pl.LightningDataModule):
         generator = torch.Generator().manual_seed(self.seed)
         return torch.utils.data.DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True,
                                            collate_fn=collate_pairs, num_workers=self.num_workers,
-                                           generator=generator, persistent_workers=self.num_workers > 0,
+                                           generator=generator,
+                                           # spawned (zarr and fork do not mix); not persistent, so
+                                           # each epoch's workers copy the dataset with its epoch
                                            multiprocessing_context="spawn" if self.num_workers else None)
 
     def val_dataloader(self) -> torch.utils.data.DataLoader:
         assert self.val_set is not None
         return torch.utils.data.DataLoader(self.val_set, batch_size=self.batch_size, shuffle=False,
                                            collate_fn=collate_frames, num_workers=self.num_workers,
-                                           persistent_workers=self.num_workers > 0,
                                            multiprocessing_context="spawn" if self.num_workers else None)
 
 

@@ -29,11 +29,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
-from avlab.backbones import visual_bundle
 from avlab.eval import ytvis_evaluate
 from avlab.heads import (
     CrossoverFrame,
@@ -48,6 +46,7 @@ from avlab.heads import (
 )
 from avlab.models import AFCV, Tracker, create_system, list_systems
 from avlab.models.masktrack import boxes_from_masks
+from avlab.train.task import BackboneTask
 from avlab.train.vis_data import category_labels
 
 __all__ = ["VISTask"]
@@ -55,7 +54,7 @@ __all__ = ["VISTask"]
 _FIGURES = (("ap", "AP"), ("ap50", "AP50"), ("ap75", "AP75"), ("ar1", "AR1"), ("ar10", "AR10"))
 
 
-class VISTask(pl.LightningModule):
+class VISTask(BackboneTask):
     """Trains a video instance segmentation system on frame pairs; validates by tracking.
 
     Args:
@@ -104,9 +103,7 @@ class VISTask(pl.LightningModule):
             raise ValueError(f"{system!r} is not a video instance segmentation system; those are "
                              f"{', '.join(list_systems('vis'))}")
         self.system: AFCV = built
-        self.backbone = None
-        if backbone is not None:
-            self.backbone = visual_bundle(backbone).load(None, layers=tuple(backbone_layers), trainable=True)
+        self._build_backbone(backbone, backbone_layers)
         self.generator = torch.Generator().manual_seed(seed)
         self.ground_truth: dict[str, Any] | None = None  # set by the data module (or by hand)
         self.ground_truth_sounding: dict[str, Any] | None = None
@@ -250,14 +247,6 @@ class VISTask(pl.LightningModule):
         for name, value in figures.items():
             self.log(f"val/{name}", value, prog_bar=name == "ap")
 
-    # Optimiser.
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        groups = [{"params": [p for p in self.system.parameters() if p.requires_grad], "lr": self.hparams["lr"]}]
-        if self.backbone is not None:
-            backbone_lr = self.hparams["backbone_lr"] or self.hparams["lr"] / 10
-            groups.append({"params": [p for p in self.backbone.parameters() if p.requires_grad], "lr": backbone_lr})
-        return torch.optim.AdamW(groups, lr=self.hparams["lr"], weight_decay=self.hparams["weight_decay"])
 
 
 def _score(ground_truth: Mapping[str, Any], results: list[dict[str, Any]]) -> dict[str, float]:

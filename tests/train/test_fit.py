@@ -107,3 +107,12 @@ def test_fit_explains_bad_options(mix_store: Path, tmp_path: Path) -> None:
         quick_fit(mix_store, "pixelplayer", tmp_path, num_stft_frames=12)
     with pytest.raises(AvlabError, match="val_split=None"):
         quick_fit(mix_store, "visual_only", tmp_path, val_split="test")
+
+
+def test_spawned_dataloader_workers_give_the_same_first_step(mix_store: Path, tmp_path: Path) -> None:
+    # Items are drawn from (seed, epoch, index), so where they are read does not change them.
+    options = {"val_split": None, "max_steps": 1, "checkpoint": False}
+    inline = quick_fit(mix_store, "visual_only", tmp_path / "inline", **options)
+    spawned = quick_fit(mix_store, "visual_only", tmp_path / "spawned", num_workers=1, **options)
+    for (key, a), b in zip(inline.system.state_dict().items(), spawned.system.state_dict().values(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6), key
