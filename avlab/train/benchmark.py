@@ -109,7 +109,8 @@ def run_benchmark(
         preset: System size preset (`avlab.models.PRESETS`).
         visual: Backbone bundle.
         finetune_epochs: Epochs of end-to-end backbone fine-tuning before caching (0: cache
-            the bundle's random weights).
+            the bundle's random weights); every system then starts from the fine-tuned
+            system's matching weights (the audio encoder). Reused from ``finetune.json``.
         separation_eval_items: Validation solo mixtures scored for separation.
         num_stft_frames: T of the separation windows (None: the whole clip, rounded up).
         system_options: Per system, keyword options over the preset's (e.g. ``{"avisnet":
@@ -120,19 +121,27 @@ def run_benchmark(
     root = Path(root)
     synth = _synth(root, num_videos, size=size, fps=fps, seconds=seconds, seed=seed, solo=True, progress=progress)
     solo = load_synth(synth, split=["train", "val"], solo=True)
-    weights = None
+    weights = init_from = None
     rows: list[dict[str, Any]] = []
     if finetune_epochs > 0:
-        started = time.perf_counter()
-        tuned_kwargs = {**system_preset("avisnet", preset), **dict((system_options or {}).get("avisnet", {}))}
-        tuned = finetune_backbone(synth, visual=visual, system_kwargs=tuned_kwargs, size=size,
-                                  solo_source=solo, max_epochs=finetune_epochs, batch_size=batch_size, lr=lr,
-                                  seed=seed, separation_eval_items=separation_eval_items, progress=progress,
-                                  num_stft_frames=num_stft_frames,
-                                  root_dir=root / "runs" / "finetune", output=root / f"{visual}-finetuned.pt")
-        weights = tuned.weights
-        rows.append({"system": f"avisnet end to end ({visual})", "seconds": time.perf_counter() - started,
-                     **tuned.metrics})
+        record = root / "finetune.json"  # a finished fine-tuning is reused on a rerun
+        if not record.is_file():
+            started = time.perf_counter()
+            tuned_kwargs = {**system_preset("avisnet", preset), **dict((system_options or {}).get("avisnet", {}))}
+            tuned = finetune_backbone(synth, visual=visual, system_kwargs=tuned_kwargs, size=size,
+                                      solo_source=solo, max_epochs=finetune_epochs, batch_size=batch_size, lr=lr,
+                                      seed=seed, separation_eval_items=separation_eval_items, progress=progress,
+                                      num_stft_frames=num_stft_frames,
+                                      root_dir=root / "runs" / "finetune", output=root / f"{visual}-finetuned.pt")
+            record.write_text(json.dumps({
+                "weights": str(tuned.weights), "checkpoint": str(tuned.checkpoint),
+                "row": {"system": f"avisnet end to end ({visual})", "seconds": time.perf_counter() - started,
+                        **tuned.metrics}}, indent=2) + "\n", encoding="utf-8")
+        done = json.loads(record.read_text(encoding="utf-8"))
+        weights = Path(done["weights"])
+        # Heads start from the fine-tuned system's matching weights (its audio encoder above all).
+        init_from = Path(done["checkpoint"]) if done["checkpoint"] != "None" else None
+        rows.append(done["row"])
     tag = "ft" if weights is not None else "random"
     options: dict[str, Any] = {"visual": visual, "size": size, "weights": weights, "progress": progress}
     mixtures = cache_features(synth, root / f"mix-{visual}-{tag}.zarr", augment=("hflip",), **options)
@@ -142,7 +151,7 @@ def run_benchmark(
         started = time.perf_counter()
         kwargs = {**system_preset(name, preset), **overrides.get(name, {})}
         result = fit(mixtures, name, system_kwargs=kwargs, solo_store=solos, max_epochs=epochs,
-                     num_stft_frames=num_stft_frames,
+                     num_stft_frames=num_stft_frames, init_from=init_from,
                      batch_size=batch_size, lr=lr, seed=seed, separation_eval_items=separation_eval_items,
                      progress=progress, root_dir=root / "runs")
         rows.append({"system": name, "seconds": time.perf_counter() - started, **result.metrics,
