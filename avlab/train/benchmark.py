@@ -17,9 +17,9 @@ prints YouTube-VIS AP/AR over all instances and over sounding instances (``vis_r
 Example:
     >>> from avlab.train.benchmark import format_table
     >>> print(format_table([{"system": "visual_only", "seconds": 1.0, "val/miou": 0.5}]))
-    | system | train s | mIoU | acc@0.75 | mIoU silent | SDR | SIR | SAR | NSDR | SDR mix |
-    |---|---|---|---|---|---|---|---|---|---|
-    | visual_only | 1 | 0.500 | - | - | - | - | - | - | - |
+    | system | train s | mIoU | acc@0.75 | mIoU silent | acc@0.75 silent | SDR | SIR | SAR | NSDR | SDR mix |
+    |---|---|---|---|---|---|---|---|---|---|---|
+    | visual_only | 1 | 0.500 | - | - | - | - | - | - | - | - |
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ _COLUMNS = (  # metric, header, format
     ("val/miou", "mIoU", "{:.3f}"),
     ("val/acc_iou75", "acc@0.75", "{:.3f}"),
     ("val/miou_silent", "mIoU silent", "{:.3f}"),
+    ("val/acc_iou75_silent", "acc@0.75 silent", "{:.3f}"),
     ("val/sdr", "SDR", "{:.2f}"),
     ("val/sir", "SIR", "{:.2f}"),
     ("val/sar", "SAR", "{:.2f}"),

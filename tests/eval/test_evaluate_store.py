@@ -76,9 +76,12 @@ def test_separation_of_the_true_sources_and_of_the_mixture(store) -> None:  # ty
     several = baseline.num_sources.values > 1
     assert several.any()
     # The mixture as the estimate: SDR equals the mixture's SDR, NSDR 0. With one source the
-    # mixture is the source itself: both SDRs are infinite and NSDR is undefined.
+    # mixture is the source itself: both SDRs are infinite and NSDR is undefined, or, where the
+    # projection leaves rounding error (BLAS threading varies), both are huge and NSDR is 0.
     np.testing.assert_allclose(baseline.nsdr.values[several], 0.0, atol=1e-6)
-    assert np.isnan(baseline.nsdr.values[~several]).all()
+    single = baseline.nsdr.values[~several]
+    assert (np.isnan(single) | (np.abs(single) < 1e-6)).all()
+    assert (baseline.sdr.values[~several] > 100).all()
 
 
 def test_a_store_without_the_ground_truth_says_so(tmp_path: Path) -> None:

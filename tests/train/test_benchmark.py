@@ -15,7 +15,7 @@ def test_benchmark_command_prints_a_row_per_system(tmp_path: Path, capsys: pytes
                  "--seconds", "1", "--epochs", "1", "--preset", "tiny", "--separation-eval-items", "1", "--quiet"])
     assert code == 0
     table = capsys.readouterr().out.strip().splitlines()
-    assert table[0].startswith("| system | train s | mIoU | acc@0.75 | mIoU silent | SDR")
+    assert table[0].startswith("| system | train s | mIoU | acc@0.75 | mIoU silent | acc@0.75 silent | SDR")
     assert [line.split("|")[1].strip() for line in table[2:]] == ["visual_only", "audio_only"]
     rows = json.loads((tmp_path / "results.json").read_text())
     assert [row["system"] for row in rows] == ["visual_only", "audio_only"]
