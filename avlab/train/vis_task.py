@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -107,7 +108,7 @@ class VISTask(BackboneTask):
         self.generator = torch.Generator().manual_seed(seed)
         self.ground_truth: dict[str, Any] | None = None  # set by the data module (or by hand)
         self.ground_truth_sounding: dict[str, Any] | None = None
-        self._detections: dict[int, list[tuple[int, dict[str, torch.Tensor]]]] = {}
+        self._videos: dict[int, _Video] = {}  # validation: a tracker per video
 
     # Forward and losses.
 
@@ -140,10 +141,13 @@ class VISTask(BackboneTask):
     def _per_instance(self, values: torch.Tensor, keep: list[torch.Tensor], targets: FCOSTargets,
                       rows: torch.Tensor) -> torch.Tensor:
         """(B, I) per-instance values read for positive rows via their matched box."""
-        image, box = targets.image_index[rows], targets.gt_index[rows]
-        instance = torch.stack([keep[int(b)][int(k)] for b, k in zip(image, box, strict=True)]) if len(rows) else \
-            box.new_zeros(0)
-        return values[image, instance]
+        # Box j of image b is instance keep[b][j] on the store's instance axis.
+        positions = torch.full((len(keep), max((len(k) for k in keep), default=0)), -1, dtype=torch.long,
+                               device=values.device)  # (B, max boxes)
+        for b, k in enumerate(keep):
+            positions[b, : len(k)] = k
+        image = targets.image_index[rows]
+        return values[image, positions[image, targets.gt_index[rows]]]
 
     def frame_losses(self, batch: Mapping[str, torch.Tensor], out: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """Losses of one frame batch: "cls", "box", "ctr", "mask", "identity", "sounding"."""
@@ -204,7 +208,7 @@ class VISTask(BackboneTask):
     # Validation: track each video, score with the YouTube-VIS evaluation.
 
     def on_validation_epoch_start(self) -> None:
-        self._detections = {}
+        self._videos = {}
 
     def validation_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> None:
         frame = self._features(batch)
@@ -212,33 +216,46 @@ class VISTask(BackboneTask):
         found = self.system.predict(frame, image_size=size, score_threshold=self.hparams["score_threshold"],
                                     max_detections=self.hparams["max_detections"])
         for b, detections in enumerate(found):
-            video, t = int(batch["video"][b]), int(batch["frame"][b])
-            self._detections.setdefault(video, []).append((t, {k: v.cpu() for k, v in detections.items()}))
+            self.observe(int(batch["video"][b]), int(batch["frame"][b]), detections)
+
+    def observe(self, video: int, frame: int, detections: Mapping[str, torch.Tensor]) -> None:
+        """Track one frame's detections (frames of a video in order; `OrderedFrames` reads them so).
+
+        Masks are kept as RLE by the tracker, so validation holds no full-size masks.
+
+        Args:
+            video: The video's position in the store.
+            frame: The frame's index in the video.
+            detections: One frame of `AFCV.predict`: boxes, scores, labels, masks, embeddings,
+                sounding.
+        """
+        if video not in self._videos:
+            self._videos[video] = _Video(Tracker(match_threshold=self.hparams["match_threshold"]))
+        state = self._videos[video]
+        d = {k: v.detach().cpu() for k, v in detections.items()}
+        ids = state.tracker.update(frame, d["boxes"], d["scores"], d["labels"], d["masks"], d["embeddings"])
+        for track, level in zip(ids.tolist(), d["sounding"].tolist(), strict=True):
+            state.heard.setdefault(track, {})[frame] = level
+        state.num_frames = max(state.num_frames, frame + 1)
 
     def track(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """YouTube-VIS results of the validation detections: (all tracks, sounding frames only)."""
+        """YouTube-VIS results of the observed videos: (all tracks, tracks on their sounding frames)."""
         _, offset = category_labels(self.hparams["categories"])
         category_ids = [k + offset for k in range(self.system.detector.num_classes)]
         results, sounding_results = [], []
-        for video, frames in sorted(self._detections.items()):
-            tracker = Tracker(match_threshold=self.hparams["match_threshold"])
-            heard: dict[int, dict[int, float]] = {}
-            for t, d in sorted(frames, key=lambda item: item[0]):
-                ids = tracker.update(t, d["boxes"], d["scores"], d["labels"], d["masks"], d["embeddings"])
-                for track, level in zip(ids.tolist(), d["sounding"].tolist(), strict=True):
-                    heard.setdefault(track, {})[t] = level
-            tracks = tracker.results(video + 1, len(frames), category_ids)
+        for video, state in sorted(self._videos.items()):
+            tracks = state.tracker.results(video + 1, state.num_frames, category_ids)
             results.extend(tracks)
-            for k, result in enumerate(tracks):
+            for k, result in enumerate(tracks):  # results come in track-creation order: k is the id
                 kept = copy.deepcopy(result)
-                kept["segmentations"] = [s if heard[k].get(t, 0.0) >= 0.5 else None
+                kept["segmentations"] = [s if state.heard[k].get(t, 0.0) >= 0.5 else None
                                          for t, s in enumerate(result["segmentations"])]
                 if any(s is not None for s in kept["segmentations"]):
                     sounding_results.append(kept)
         return results, sounding_results
 
     def on_validation_epoch_end(self) -> None:
-        if self.ground_truth is None or not self._detections:
+        if self.ground_truth is None or not self._videos:
             return
         results, sounding = self.track()
         figures = _score(self.ground_truth, results)
@@ -247,6 +264,14 @@ class VISTask(BackboneTask):
         for name, value in figures.items():
             self.log(f"val/{name}", value, prog_bar=name == "ap")
 
+
+@dataclass
+class _Video:
+    """One validation video's tracker, each track's sounding score per frame, and its length."""
+
+    tracker: Tracker
+    heard: dict[int, dict[int, float]] = field(default_factory=dict)
+    num_frames: int = 0
 
 
 def _score(ground_truth: Mapping[str, Any], results: list[dict[str, Any]]) -> dict[str, float]:

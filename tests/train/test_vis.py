@@ -93,11 +93,11 @@ def test_tracks_of_perfect_detections_score_one(mix_store: Path, tmp_path: Path)
         item = ordered[index]
         present = ((item["instance_mask"] == 1).flatten(1).any(1) & (item["instance_label"] >= 0)).nonzero()[:, 0]
         masks = (item["instance_mask"][present] == 1).float()
-        task._detections.setdefault(int(item["video"]), []).append((int(item["frame"]), {
+        task.observe(int(item["video"]), int(item["frame"]), {
             "boxes": boxes_from_masks(masks.bool()), "scores": torch.ones(len(present)),
             "labels": item["instance_label"][present], "masks": masks,
             "embeddings": torch.nn.functional.one_hot(present, 8).float(), "sounding": torch.ones(len(present)),
-        }))
+        })
     results, sounding = task.track()
     assert ytvis_evaluate(task.ground_truth, results)["AP"] == pytest.approx(1.0)
     assert len(sounding) == len(results)  # every frame heard: nothing dropped
