@@ -10,7 +10,8 @@ loss of the instance embeddings, and with a sounding head the BCE of each positi
 score against its instance's sounding flag; plus, for systems with ``crossover``, CrossVIS's
 crossover loss between the two frames. Boxes are the ground-truth masks' bounding boxes.
 
-Validation figures: ``val/ap``, ``val/ap50``, ``val/ap75``, ``val/ar1``, ``val/ar10`` over
+Each validation writes the tracks as ``ytvis_results.json`` (the YouTube-VIS server's format) in
+the run's folder. Validation figures: ``val/ap``, ``val/ap50``, ``val/ap75``, ``val/ar1``, ``val/ar10`` over
 all instances, and with a sounding head the same on sounding instances only
 (``val/ap_sounding``, ...): the ground truth keeps an instance's masks on the frames where it
 sounds, and each track keeps its masks on the frames where its sounding score is >= 0.5.
@@ -27,13 +28,14 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from avlab.eval import ytvis_evaluate
+from avlab.eval import write_ytvis_results, ytvis_evaluate
 from avlab.heads import (
     CrossoverFrame,
     FCOSTargets,
@@ -258,6 +260,10 @@ class VISTask(BackboneTask):
         if self.ground_truth is None or not self._videos:
             return
         results, sounding = self.track()
+        log_dir = getattr(self.logger, "log_dir", None)
+        if log_dir is not None and self.trainer.is_global_zero:
+            # The tracks as the YouTube-VIS server takes them, checked against the ground truth.
+            write_ytvis_results(Path(log_dir) / "ytvis_results.json", results, self.ground_truth)
         figures = _score(self.ground_truth, results)
         if getattr(self.system, "sounding", False) and self.ground_truth_sounding is not None:
             figures.update({f"{k}_sounding": v for k, v in _score(self.ground_truth_sounding, sounding).items()})

@@ -118,6 +118,9 @@ def test_every_vis_system_trains_tracks_and_checkpoints(name: str, mix_store: Pa
     for figure in ("ap", "ap50", "ar10"):
         assert 0.0 <= metrics[f"val/{figure}"] <= 1.0
     assert ("val/ap_sounding" in metrics) == (name == "afcv")
+    written = result.log_dir / "ytvis_results.json"
+    assert ytvis_evaluate(ytvis_ground_truth(StoreFrames(mix_store, split="val"), store_info(mix_store)["categories"]),
+                          written)["AP"] == pytest.approx(metrics["val/ap"])
     rebuilt = load_system(result.checkpoint)
     for (key, a), b in zip(result.system.state_dict().items(), rebuilt.state_dict().values(), strict=True):
         assert torch.equal(a, b), key
