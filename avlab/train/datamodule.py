@@ -53,8 +53,8 @@ def choose_num_stft_frames(num_atime: int, multiple: int, *, cap: int = 256) -> 
     return int(math.ceil(frames / multiple) * multiple)
 
 
-def _store_path(store: Any) -> Any:
-    # An opened store (xarray Dataset from open_store / cache_features) or a path.
+def store_path(store: Any) -> Any:
+    """The path of an opened store (xarray Dataset from open_store / cache_features), or `store` itself."""
     encoding = getattr(store, "encoding", None)
     if isinstance(encoding, dict) and "source" in encoding:
         return encoding["source"]
@@ -110,7 +110,7 @@ class AVDataModule(pl.LightningDataModule):
         progress: bool = False,
     ) -> None:
         super().__init__()
-        self.store, self.solo_store = _store_path(store), _store_path(solo_store)
+        self.store, self.solo_store = store_path(store), store_path(solo_store)
         self.train_split, self.val_split = train_split, val_split
         self.batch_size, self.num_stft_frames = batch_size, num_stft_frames
         self.num_mix, self.volume, self.augment = num_mix, tuple(volume), augment

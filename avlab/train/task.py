@@ -71,6 +71,25 @@ class BackboneTask(pl.LightningModule):
         # Random weights here; `fit` loads the starting weights, checkpoints restore theirs.
         self.backbone = None if name is None else visual_bundle(name).load(None, layers=tuple(layers), trainable=True)
 
+    def _features(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """End to end: images -> backbone levels, in place of cached features."""
+        batch = dict(batch)
+        if self.backbone is None or "image" not in batch:
+            return batch
+        images = batch.pop("image")  # (B, 3, H, W)
+        sources = batch.pop("source_image", None)  # (B, N, 3, H, W)
+        if sources is None:
+            for level, value in self.backbone(images).items():
+                batch[f"visual_{level}"] = value
+            return batch
+        b, n = sources.shape[:2]
+        # One backbone pass over the frames and the sources' frames together.
+        features = self.backbone(torch.cat([images, sources.flatten(0, 1)]))
+        for level, value in features.items():
+            batch[f"visual_{level}"] = value[:b]
+            batch[f"source_visual_{level}"] = value[b:].view(b, n, *value.shape[1:])
+        return batch
+
     def configure_optimizers(self) -> torch.optim.Optimizer:
         groups = [{"params": [p for p in self.system.parameters() if p.requires_grad], "lr": self.hparams["lr"]}]
         if self.backbone is not None:
@@ -123,25 +142,6 @@ class AVSegmentationTask(BackboneTask):
         self._reset_meters()
 
     # Forward and losses.
-
-    def _features(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """End to end: images -> backbone levels, in place of cached features."""
-        if self.backbone is None or "image" not in batch:
-            return batch
-        batch = dict(batch)
-        images = batch.pop("image")  # (B, 3, H, W)
-        sources = batch.pop("source_image", None)  # (B, N, 3, H, W)
-        if sources is None:
-            for level, value in self.backbone(images).items():
-                batch[f"visual_{level}"] = value
-            return batch
-        b, n = sources.shape[:2]
-        # One backbone pass over the frames and the sources' frames together.
-        features = self.backbone(torch.cat([images, sources.flatten(0, 1)]))
-        for level, value in features.items():
-            batch[f"visual_{level}"] = value[:b]
-            batch[f"source_visual_{level}"] = value[b:].view(b, n, *value.shape[1:])
-        return batch
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The system's outputs for a batch (features computed first when end to end)."""

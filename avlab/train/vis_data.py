@@ -41,6 +41,7 @@ import pytorch_lightning as pl
 import torch
 from pycocotools import mask as mask_utils
 
+from avlab.train.datamodule import store_path
 from avlab.train.frames import DecodedFrames, FrameTable, StoreFrames, store_info
 
 __all__ = [
@@ -327,7 +328,7 @@ class VISDataModule(pl.LightningDataModule):
                  seed: int = 0, in_memory: bool = True, end_to_end: bool = False,
                  size: int | tuple[int, int] = 128, fps: float | None = None, progress: bool = False) -> None:
         super().__init__()
-        self.store = store.encoding["source"] if hasattr(store, "encoding") and "source" in store.encoding else store
+        self.store = store_path(store)
         self.train_split, self.val_split = train_split, val_split
         self.batch_size, self.max_offset, self.augment = batch_size, max_offset, augment
         self.num_workers, self.seed, self.in_memory = num_workers, seed, in_memory

@@ -114,13 +114,6 @@ class VISTask(BackboneTask):
 
     # Forward and losses.
 
-    def _features(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        batch = dict(batch)
-        if self.backbone is not None and "image" in batch:
-            for level, value in self.backbone(batch.pop("image")).items():
-                batch[f"visual_{level}"] = value
-        return batch
-
     def forward(self, batch: Mapping[str, torch.Tensor]) -> dict[str, Any]:
         """The system's outputs (features computed first when end to end)."""
         return dict(self.system(self._features(batch)))
