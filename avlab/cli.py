@@ -20,13 +20,26 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from avlab.demo import run_demo
+    from avlab.experiments import run_demo
 
-    result = run_demo(
-        data_root=args.data, out=args.out, num_videos=args.num_videos, size=args.size,
-        seed=args.seed, progress=not args.no_progress,
-    )
+    result = run_demo(data_root=args.data, out=args.out, store_root=args.store_root, runs_root=args.runs,
+                      preset=args.preset, seed=args.seed, progress=not args.no_progress)
     print(result.summary_text())
+    return 0
+
+
+def _ablate(args: argparse.Namespace) -> int:
+    from avlab.experiments import run_ablation
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    tables = [t for t in args.tables.split(",") if t] if args.tables else None
+    seeds = [int(s) for s in args.seeds.split(",") if s] if args.seeds else None
+    result = run_ablation(args.root, args.preset, tables=tables, seeds=seeds, progress=not args.no_progress)
+    print(result.files["tables"].read_text(encoding="utf-8"))
+    print("written: " + ", ".join(str(p) for p in result.files.values()))
     return 0
 
 
@@ -125,14 +138,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"avlab {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    demo = commands.add_parser("demo", help="generate SynthAV and write a report (what `make demo` runs)")
+    demo = commands.add_parser("demo", help="SynthAV to a report: fine-tune, cache, train, evaluate (`make demo`)")
     demo.add_argument("--data", type=Path, default=Path("data/synthav"), help="SynthAV root (default: %(default)s)")
     demo.add_argument("--out", type=Path, default=Path("reports/demo"), help="report folder (default: %(default)s)")
-    demo.add_argument("--num-videos", type=int, default=24, help="training videos (default: %(default)s)")
-    demo.add_argument("--size", type=int, default=128, help="frame size in pixels (default: %(default)s)")
+    demo.add_argument("--store-root", type=Path, default=Path("featurestore"), help="feature stores (default: %(default)s)")
+    demo.add_argument("--runs", type=Path, default=Path("runs/demo"), help="training runs (default: %(default)s)")
+    demo.add_argument("--preset", default=None, help="tiny, cpu or gpu (default: gpu with CUDA, else cpu)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
     demo.set_defaults(handler=_demo)
+
+    ablate = commands.add_parser("ablate", help="the seed papers' tables on SynthAV over seeds (CSV, markdown, plots)")
+    ablate.add_argument("--preset", default="quick", help="quick (minutes), seeds (the full tables), gpu")
+    ablate.add_argument("--root", type=Path, default=Path("reports/ablate"), help="working folder (default: %(default)s)")
+    ablate.add_argument("--tables", default=None,
+                        help="comma-separated: table1,fusion,vis,crossover,hide_and_detect,intensity (default: all)")
+    ablate.add_argument("--seeds", default=None, help="comma-separated seeds (default: the preset's)")
+    ablate.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ablate.add_argument("--no-progress", action="store_true")
+    ablate.set_defaults(handler=_ablate)
 
     synth = commands.add_parser("synth", help="generate a SynthAV benchmark")
     synth.add_argument("root", type=Path, help="output folder")

@@ -14,7 +14,7 @@ from avlab.testing import write_test_video
 
 def test_help_lists_the_subcommands() -> None:
     text = build_parser().format_help()
-    for command in ("demo", "synth", "cache", "train", "finetune", "probe", "info"):
+    for command in ("demo", "ablate", "synth", "cache", "train", "finetune", "probe", "info"):
         assert command in text
 
 
