@@ -29,11 +29,10 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +45,7 @@ from torch import nn
 from avlab.datasets.detect import open_source
 from avlab.datasets.manifest import Manifest, VideoRecord
 from avlab.eval import bss_eval, mask_iou
-from avlab.eval.separation import SILENCE_THRESHOLD
+from avlab.eval.separation import SILENCE_THRESHOLD, one_blas_thread
 from avlab.models import load_system, separate_waveforms, spectrogram_masks, waveforms
 from avlab.models.batch import LEVELS
 from avlab.store import open_store
@@ -246,19 +245,6 @@ def _frames_at(source: Source, wanted: Sequence[tuple[str, int, float]], *, fps:
     return np.stack(frames).astype(np.uint8)
 
 
-@contextlib.contextmanager
-def _one_blas_thread() -> Iterator[None]:
-    # BSS Eval factorises matrices of 1024 x 1024 per mixture: one BLAS thread is much faster
-    # on a busy machine (the training task does the same).
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
-
-
 # Segmentation.
 
 
@@ -440,7 +426,7 @@ def separation_examples(
         nan = np.full(int(real.sum()), np.nan)
         scores = {"sdr": nan, "sir": nan, "sar": nan}
         if scored:
-            with _one_blas_thread():
+            with one_blas_thread():
                 scores = bss_eval(references, estimates)
         labels = []
         for k, category in enumerate(batch["source_category"][b][real].tolist()):

@@ -313,12 +313,13 @@ def tracks_figure(
     labels: Mapping[int, str] | None = None,
     scores: Mapping[int, float] | None = None,
     num_frames: int = 6,
+    max_tracks: int | None = 8,
 ) -> Figure:
     """A strip of one video's frames with each track's mask in its own colour and its id at the centroid.
 
     Track k is tinted with ``instance_colors`` entry k (its id), the colour the widgets give it;
     its id (and label) is written at the mask's centroid on every frame where it is visible. A
-    legend on the last frame lists the tracks with their labels and scores.
+    legend below the strip lists the tracks with their labels and scores.
 
     Args:
         frames: The video's frames (at the masks' size).
@@ -326,6 +327,9 @@ def tracks_figure(
         labels: Track id -> category name.
         scores: Track id -> confidence.
         num_frames: Frames shown, evenly spaced over the video.
+        max_tracks: Most tracks drawn: the highest-scoring ones when `scores` are given (an
+            undertrained tracker keeps dozens of weak tracks that would hide the frames).
+            None: all.
 
     Returns:
         A figure of min(num_frames, T) panels.
@@ -344,13 +348,17 @@ def tracks_figure(
     """
     images = _frames(frames)
     ids = sorted(int(k) for k in tracks)
+    if max_tracks is not None and len(ids) > max_tracks:
+        ranked = sorted(ids, key=lambda k: -scores.get(k, 0.0)) if scores is not None else ids
+        ids = sorted(ranked[:max_tracks])
     masks = np.zeros((len(ids), *images.shape[:3]), bool)  # (I, T, H, W)
     for i, track in enumerate(ids):
         masks[i] = np.asarray(tracks[track]).astype(bool)
     colors = instance_colors(max(ids, default=-1) + 1)[ids] if ids else np.zeros((0, 3), np.uint8)
     count = len(images)
     picks = np.linspace(0, count - 1, num=max(1, min(num_frames, count))).round().astype(int)
-    figure = Figure(figsize=(1.8 * len(picks) + 0.3, 2.2), dpi=_DPI, layout="constrained")
+    figure = Figure(figsize=(1.8 * len(picks) + 0.3, 2.2 + 0.15 * ((len(ids) + 3) // 4)), dpi=_DPI,
+                    layout="constrained")
     grid = figure.add_gridspec(1, len(picks))
     axis = None
     for c, t in enumerate(picks):
@@ -373,7 +381,8 @@ def tracks_figure(
             if scores is not None and track in scores:
                 text += f" ({scores[track]:.2f})"
             handles.append(Patch(color=colors[i] / 255, label=text))
-        axis.legend(handles=handles, fontsize=6, loc="upper right", framealpha=0.7)
+        figure.legend(handles=handles, fontsize=6, loc="outside lower center", ncols=min(4, len(handles)),
+                      frameon=False)
     return figure
 
 

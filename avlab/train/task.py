@@ -22,7 +22,6 @@ Separated waveforms follow SPEC section 6 (`avlab.models.separate_waveforms`).
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -32,6 +31,7 @@ import torch
 
 from avlab.backbones import visual_bundle
 from avlab.eval import AVSBenchMeter, SeparationMeter, mask_iou
+from avlab.eval.separation import one_blas_thread
 from avlab.models import create_system, separate_waveforms, waveforms
 from avlab.train.losses import (
     best_permutation,
@@ -45,16 +45,6 @@ __all__ = ["AVSegmentationTask", "BackboneTask"]
 
 ACCURACY_IOU = 0.75
 _VAL_METRICS = ("loss", "miou", "fscore", "acc_iou75", "miou_silent", "acc_iou75_silent", "sdr", "sir", "sar", "sdr_mix", "nsdr", "separation_skipped")
-
-
-def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
-    # BSS Eval factorises matrices of 1024 x 1024 (2 sources x 512 taps): measured 1.8 s per
-    # mixture with OpenBLAS's threads on a busy 2-core machine, 0.05 s with one thread.
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 class BackboneTask(pl.LightningModule):
@@ -237,7 +227,7 @@ class AVSegmentationTask(BackboneTask):
                                        threshold=self.hparams["separation_threshold"])
         references = waveforms(batch["source_stft"][chosen], lengths)
         mixtures = waveforms(batch["mixture_stft"][chosen], lengths)
-        with _one_blas_thread():
+        with one_blas_thread():
             for k, b in enumerate(chosen):
                 if not np.any(mixtures[k]):
                     continue
