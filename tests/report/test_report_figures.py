@@ -123,7 +123,7 @@ def test_tracks_are_tinted_by_id_and_named_at_their_centroids(tmp_path: Path) ->
     assert [t.get_text() for t in texts] == ["0 violin"] and texts[0].get_position() == pytest.approx((7.5, 3.5))
     assert [t.get_text() for t in figure.axes[2].texts] == ["0 violin", "4 drum"]
     assert figure.axes[2].texts[1].get_position() == pytest.approx((14.5, 14.5))
-    legend = figure.axes[2].get_legend()
+    (legend,) = figure.legends  # below the strip
     assert [t.get_text() for t in legend.get_texts()] == ["0 violin (0.91)", "4 drum (0.35)"]
     colors = instance_colors(5)
     shown = figure.axes[2].images[0].get_array()
@@ -131,6 +131,9 @@ def test_tracks_are_tinted_by_id_and_named_at_their_centroids(tmp_path: Path) ->
     assert saved(figure, tmp_path / "tracks.png")[:8] == PNG
     # Short videos show every frame once.
     assert len(tracks_figure(video[:2], {1: first[:2]}).axes) == 2
+    # Past max_tracks, the strongest tracks are drawn.
+    many = tracks_figure(video, {0: first, 4: second, 7: first}, scores={0: 0.2, 4: 0.9, 7: 0.5}, max_tracks=2)
+    assert [t.get_text() for t in many.legends[0].get_texts()] == ["4 (0.90)", "7 (0.50)"]
 
 
 def test_loss_curves_read_lightning_csv_logs_per_epoch(tmp_path: Path) -> None:
