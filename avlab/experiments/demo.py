@@ -17,12 +17,15 @@ Seven steps, each reusing what an earlier run left:
 7. ``report.md`` and a self-contained ``report.html``.
 
 The preset is "cpu" (about 10 minutes on 2 cores), or "gpu" when CUDA is available; "tiny" is
-for tests. Runs are kept under `runs_root`: a second run retrains nothing.
+for tests. Runs are kept under ``{runs_root}/{preset}-{key}`` and stores are named with the
+same key, a hash of the preset and the seed: a second run with the same settings retrains
+nothing, and one with other settings starts afresh beside the first, which it leaves alone.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import time
@@ -117,7 +120,7 @@ class DemoResult:
 
 
 _HEADERS = {"val/miou": "mIoU", "val/acc_iou75": "acc@0.75", "val/acc_iou75_silent": "acc@0.75 silent",
-            "val/sdr": "SDR", "val/sir": "SIR", "val/sar": "SAR", "val/ap": "AP", "val/ap50": "AP50",
+            "val/sdr": "SDR", "val/sir": "SIR", "val/sar": "SAR", "val/separation_skipped": "mixtures skipped", "val/ap": "AP", "val/ap50": "AP50",
             "val/ap75": "AP75", "val/ar1": "AR1", "val/ar10": "AR10", "val/ap_sounding": "AP sounding"}
 _HEADLINE = ("val/miou", "val/acc_iou75", "val/sdr", "val/ap", "val/ar10")
 
@@ -155,11 +158,12 @@ def run_demo(
         raise ValueError(f"unknown demo preset {preset!r}; presets: {sorted(DEMO_PRESETS)}")
     name = preset if isinstance(preset, str) else ("gpu" if torch.cuda.is_available() else "cpu")
     chosen = preset if isinstance(preset, DemoPreset) else DEMO_PRESETS[name]
-    pipeline = _Pipeline(Path(data_root), Path(out), Path(store_root), Path(runs_root), chosen, seed=seed,
+    name = name if not isinstance(preset, DemoPreset) else "custom"
+    pipeline = _Pipeline(Path(data_root), Path(out), Path(store_root), Path(runs_root), chosen, name=name, seed=seed,
                          progress=progress, num_examples=num_examples)
     started = time.perf_counter()
     summary = pipeline.run()
-    summary.update(preset_name=name if not isinstance(preset, DemoPreset) else "custom", preset=asdict(chosen),
+    summary.update(preset_name=name, preset=asdict(chosen),
                    total_s=time.perf_counter() - started)
     files = pipeline.write(summary)
     return DemoResult(data_root=Path(data_root), out=Path(out), summary=summary, files=files)
@@ -169,11 +173,15 @@ class _Pipeline:
     """The demo's steps, sharing the paths and the preset."""
 
     def __init__(self, data_root: Path, out: Path, store_root: Path, runs_root: Path, preset: DemoPreset, *,
-                 seed: int, progress: bool, num_examples: int) -> None:
-        self.data_root, self.out, self.store_root, self.runs_root = data_root, out, store_root, runs_root
+                 name: str, seed: int, progress: bool, num_examples: int) -> None:
+        key = hashlib.sha256(json.dumps([asdict(preset), seed], sort_keys=True).encode()).hexdigest()[:8]
+        self.key = f"{name}-{key}"
+        self.data_root, self.out, self.store_root = data_root, out, store_root
+        self.runs_root = runs_root / self.key
         self.preset, self.seed, self.progress, self.num_examples = preset, seed, progress, num_examples
         self.timings: dict[str, float] = {}
         self.figures: dict[str, Path] = {}
+        self.reused: list[str] = []  # what an earlier run left and this one took
         self._step = 0
 
     @contextmanager
@@ -207,7 +215,8 @@ class _Pipeline:
             "splits": {split: describe_manifest(m) for split, m in self.manifests().items()},
             "backbone": backbone, "store": str(store), "solo_store": str(solo), "metrics": metrics,
             "runs": {system: {k: v for k, v in r.items() if k != "metrics"} for system, r in results.items()},
-            "timings_s": self.timings, "environment": describe_environment(),
+            "timings_s": self.timings, "reused": (["SynthAV"] if reused else []) + self.reused,
+            "environment": describe_environment(),
         }
 
     # 1. Data.
@@ -247,7 +256,9 @@ class _Pipeline:
         if hub is not None and hub.path.is_file():
             return "imagenet", None, {"visual": p.visual, "weights": f"ImageNet ({hub.path})"}
         record = self.runs_root / "finetune.json"
-        if not record.is_file():
+        if record.is_file():
+            self.reused.append("fine-tuned backbone")
+        else:
             tuned = finetune_backbone(
                 self.data_root, visual=p.visual, system_kwargs=system_preset("avisnet", p.system_preset), size=p.size,
                 solo_source=load_synth(self.data_root, split=["train", "val"], solo=True),
@@ -273,8 +284,8 @@ class _Pipeline:
 
         p = self.preset
         tag = "imagenet" if weights == "imagenet" else "finetuned"
-        store = self.store_root / f"synthav-{p.visual}-{tag}.zarr"
-        solo = self.store_root / f"synthav-solo-{p.visual}-{tag}.zarr"
+        store = self.store_root / f"synthav-{p.visual}-{tag}-{self.key}.zarr"
+        solo = self.store_root / f"synthav-solo-{p.visual}-{tag}-{self.key}.zarr"
         options: dict[str, Any] = {"visual": p.visual, "size": p.size, "weights": weights, "augment": ("hflip",),
                                    "progress": self.progress}
         cache_features(self.data_root, store, **options)
@@ -287,6 +298,7 @@ class _Pipeline:
         folder = self.runs_root / system
         record = folder / "result.json"
         if record.is_file():
+            self.reused.append(system)
             return dict(json.loads(record.read_text(encoding="utf-8")))
         started = time.perf_counter()
         result = train(folder)
@@ -399,7 +411,7 @@ def _table(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list[str]:
     shown = [k for k in keys if any(k in row for row in rows)]
     lines = ["| system | train s | " + " | ".join(_HEADERS[k] for k in shown) + " |", "|---|---|" + "---|" * len(shown)]
     for row in rows:
-        cells = [f"{row[k]:.3f}" if k in row else "-" for k in shown]
+        cells = [(f"{row[k]:.0f}" if k.endswith("skipped") else f"{row[k]:.3f}") if k in row else "-" for k in shown]
         lines.append(f"| {row['system']} | {row['train_s']:.0f} | " + " | ".join(cells) + " |")
     return lines
 
@@ -419,17 +431,20 @@ def report_markdown(summary: Mapping[str, Any], figures: Mapping[str, str]) -> s
         "",
         f"SynthAV in `{summary['data_root']}` ("
         + ("reused from an earlier run" if summary["reused_data"] else "generated by this run")
-        + f"), preset `{summary['preset_name']}`, {summary['total_s']:.0f} s in all. Backbone "
+        + f"), preset `{summary['preset_name']}`, this run {summary['total_s']:.0f} s"
+        + (f" (reused from earlier runs: {', '.join(summary['reused'])}; their training times are theirs)"
+           if summary["reused"] else "") + ". Backbone "
         f"`{summary['backbone']['visual']}`: {summary['backbone']['weights']}. Features cached in "
         f"`{summary['store']}` (solo clips: `{summary['solo_store']}`). All figures are on the validation split.",
         "",
         "## Segmentation and separation",
         "",
         "mIoU and accuracy at IoU 0.75 over annotated validation frames (\"silent\": frames that show a silent "
-        "object); SDR / SIR / SAR in dB on fixed mixtures of validation solo clips (Sound of Pixels protocol).",
+        "object); SDR / SIR / SAR in dB on fixed mixtures of validation solo clips (Sound of Pixels protocol); "
+        "a mixture is skipped, as mir_eval must, when a separated source is silent.",
         "",
         *_table(segmentation, ("val/miou", "val/acc_iou75", "val/acc_iou75_silent", "val/sdr", "val/sir",
-                               "val/sar")),
+                               "val/sar", "val/separation_skipped")),
         "",
         "## Video instance segmentation",
         "",

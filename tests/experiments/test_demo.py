@@ -50,7 +50,8 @@ def test_the_report_shows_every_figure(demo: DemoResult) -> None:
 
 def test_a_second_run_reuses_data_store_and_checkpoints(demo: DemoResult) -> None:
     root = demo.data_root.parent
-    results = sorted((root / "runs").glob("*/result.json"))
+    results = sorted((root / "runs").glob("*/*/result.json"))
+    assert {p.parent.parent.name[:5] for p in results} == {"tiny-"}  # runs/{preset}-{key}/{system}
     stamps = [p.stat().st_mtime_ns for p in results]
     again = run_demo(data_root=demo.data_root, out=demo.out, store_root=root / "featurestore", runs_root=root / "runs",
                      preset="tiny", progress=False, num_examples=2)
