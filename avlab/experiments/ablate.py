@@ -309,24 +309,17 @@ class _Data:
             return self._weights, self._init_from
         from avlab.datasets.synth import load_synth
         from avlab.models import system_preset
-        from avlab.train import finetune_backbone
+        from avlab.train import finetune_once
 
         p = self.preset
-        record = self.root / "finetune.json"
-        if not record.is_file():
-            synth = self.synth("mix")
-            tuned = finetune_backbone(
-                synth, visual=p.visual, system_kwargs=system_preset("avisnet", p.system_preset), size=p.size,
-                solo_source=load_synth(synth, split=["train", "val"], solo=True), max_epochs=p.finetune_epochs,
-                batch_size=p.batch_size, seed=p.seeds[0], separation_eval_items=p.separation_eval_items,
-                num_stft_frames=p.num_stft_frames, progress=self.progress, root_dir=self.root / "runs" / "finetune",
-                output=self.root / f"{p.visual}-finetuned.pt")
-            record.write_text(json.dumps({"weights": str(tuned.weights), "checkpoint": str(tuned.checkpoint),
-                                          "metrics": tuned.metrics}, indent=2) + "\n", encoding="utf-8")
-        done = json.loads(record.read_text(encoding="utf-8"))
-        self._weights = Path(done["weights"])
-        self._init_from = Path(done["checkpoint"]) if done["checkpoint"] != "None" else None
-        self._tuned = True
+        synth = self.synth("mix")
+        tuned = finetune_once(
+            self.root / "finetune.json", synth, visual=p.visual, system_kwargs=system_preset("avisnet", p.system_preset),
+            size=p.size, solo_source=load_synth(synth, split=["train", "val"], solo=True),
+            max_epochs=p.finetune_epochs, batch_size=p.batch_size, seed=p.seeds[0],
+            separation_eval_items=p.separation_eval_items, num_stft_frames=p.num_stft_frames, progress=self.progress,
+            root_dir=self.root / "runs" / "finetune", output=self.root / f"{p.visual}-finetuned.pt")
+        self._weights, self._init_from, self._tuned = tuned.weights, tuned.checkpoint, True
         return self._weights, self._init_from
 
     def stores(self, name: str) -> tuple[Any, Any]:

@@ -249,32 +249,24 @@ class _Pipeline:
         from avlab.backbones import visual_bundle
         from avlab.datasets.synth import load_synth
         from avlab.models import system_preset
-        from avlab.train import finetune_backbone
+        from avlab.train import finetune_once
 
         p = self.preset
         hub = visual_bundle(p.visual).imagenet
         if hub is not None and hub.path.is_file():
             return "imagenet", None, {"visual": p.visual, "weights": f"ImageNet ({hub.path})"}
-        record = self.runs_root / "finetune.json"
-        if record.is_file():
+        tuned = finetune_once(
+            self.runs_root / "finetune.json", self.data_root, visual=p.visual,
+            system_kwargs=system_preset("avisnet", p.system_preset), size=p.size,
+            solo_source=load_synth(self.data_root, split=["train", "val"], solo=True), max_epochs=p.finetune_epochs,
+            batch_size=p.batch_size, seed=self.seed, separation_eval_items=p.separation_eval_items,
+            num_stft_frames=p.num_stft_frames, progress=self.progress, root_dir=self.runs_root / "finetune",
+            output=self.runs_root / f"{p.visual}-finetuned.pt")
+        if tuned.reused:
             self.reused.append("fine-tuned backbone")
-        else:
-            tuned = finetune_backbone(
-                self.data_root, visual=p.visual, system_kwargs=system_preset("avisnet", p.system_preset), size=p.size,
-                solo_source=load_synth(self.data_root, split=["train", "val"], solo=True),
-                max_epochs=p.finetune_epochs, batch_size=p.batch_size, seed=self.seed,
-                separation_eval_items=p.separation_eval_items, num_stft_frames=p.num_stft_frames,
-                progress=self.progress, root_dir=self.runs_root / "finetune",
-                output=self.runs_root / f"{p.visual}-finetuned.pt")
-            record.parent.mkdir(parents=True, exist_ok=True)
-            record.write_text(json.dumps({"weights": str(tuned.weights), "checkpoint": str(tuned.checkpoint),
-                                          "metrics": tuned.metrics, "log_dir": str(tuned.run.log_dir)}, indent=2)
-                              + "\n", encoding="utf-8")
-        done = json.loads(record.read_text(encoding="utf-8"))
-        init_from = Path(done["checkpoint"]) if done["checkpoint"] != "None" else None
-        return Path(done["weights"]), init_from, {
-            "visual": p.visual, "weights": f"fine-tuned end to end ({p.finetune_epochs} epochs, {done['weights']})",
-            "finetune_metrics": done["metrics"], "finetune_log_dir": done["log_dir"]}
+        return tuned.weights, tuned.checkpoint, {
+            "visual": p.visual, "weights": f"fine-tuned end to end ({p.finetune_epochs} epochs, {tuned.weights})",
+            "finetune_metrics": tuned.metrics, "finetune_log_dir": str(tuned.log_dir)}
 
     # 3. Cache.
 

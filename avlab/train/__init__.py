@@ -21,7 +21,7 @@ from __future__ import annotations
 from avlab.train.curves import plot_loss_curve
 from avlab.train.datamodule import AVDataModule, choose_num_stft_frames
 from avlab.train.datasets import MixFrames, NaturalFrames
-from avlab.train.finetune import FinetuneResult, finetune_backbone
+from avlab.train.finetune import FinetuneRecord, FinetuneResult, finetune_backbone, finetune_once
 from avlab.train.fit import FitResult, fit
 from avlab.train.frames import DecodedFrames, FrameTable, StoreFrames, store_info
 from avlab.train.items import StftWindow, collate, mix_item, mixture_logmel, natural_item
@@ -47,8 +47,10 @@ __all__ = [
     # one-call training
     "FitResult",
     "fit",
+    "FinetuneRecord",
     "FinetuneResult",
     "finetune_backbone",
+    "finetune_once",
     "MaskTrackFitResult",
     "fit_masktrack",
     # Lightning pieces

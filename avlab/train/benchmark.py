@@ -36,7 +36,7 @@ import torch
 from avlab.datasets.synth import generate, load_synth
 from avlab.models import list_systems, system_preset
 from avlab.store import cache_features
-from avlab.train.finetune import finetune_backbone
+from avlab.train.finetune import finetune_once
 from avlab.train.fit import fit
 
 __all__ = ["format_table", "format_vis_table", "main", "run_benchmark", "run_vis_benchmark"]
@@ -124,25 +124,16 @@ def run_benchmark(
     solo = load_synth(synth, split=["train", "val"], solo=True)
     weights = init_from = None
     rows: list[dict[str, Any]] = []
-    if finetune_epochs > 0:
-        record = root / "finetune.json"  # a finished fine-tuning is reused on a rerun
-        if not record.is_file():
-            started = time.perf_counter()
-            tuned_kwargs = {**system_preset("avisnet", preset), **dict((system_options or {}).get("avisnet", {}))}
-            tuned = finetune_backbone(synth, visual=visual, system_kwargs=tuned_kwargs, size=size,
-                                      solo_source=solo, max_epochs=finetune_epochs, batch_size=batch_size, lr=lr,
-                                      seed=seed, separation_eval_items=separation_eval_items, progress=progress,
-                                      num_stft_frames=num_stft_frames,
-                                      root_dir=root / "runs" / "finetune", output=root / f"{visual}-finetuned.pt")
-            record.write_text(json.dumps({
-                "weights": str(tuned.weights), "checkpoint": str(tuned.checkpoint),
-                "row": {"system": f"avisnet end to end ({visual})", "seconds": time.perf_counter() - started,
-                        **tuned.metrics}}, indent=2) + "\n", encoding="utf-8")
-        done = json.loads(record.read_text(encoding="utf-8"))
-        weights = Path(done["weights"])
+    if finetune_epochs > 0:  # a finished fine-tuning is reused on a rerun
+        tuned_kwargs = {**system_preset("avisnet", preset), **dict((system_options or {}).get("avisnet", {}))}
+        tuned = finetune_once(root / "finetune.json", synth, visual=visual, system_kwargs=tuned_kwargs, size=size,
+                              solo_source=solo, max_epochs=finetune_epochs, batch_size=batch_size, lr=lr, seed=seed,
+                              separation_eval_items=separation_eval_items, progress=progress,
+                              num_stft_frames=num_stft_frames, root_dir=root / "runs" / "finetune",
+                              output=root / f"{visual}-finetuned.pt")
         # Heads start from the fine-tuned system's matching weights (its audio encoder above all).
-        init_from = Path(done["checkpoint"]) if done["checkpoint"] != "None" else None
-        rows.append(done["row"])
+        weights, init_from = tuned.weights, tuned.checkpoint
+        rows.append({"system": f"avisnet end to end ({visual})", "seconds": tuned.seconds, **tuned.metrics})
     tag = "ft" if weights is not None else "random"
     options: dict[str, Any] = {"visual": visual, "size": size, "weights": weights, "progress": progress}
     mixtures = cache_features(synth, root / f"mix-{visual}-{tag}.zarr", augment=("hflip",), **options)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ from avlab.backbones import visual_bundle
 from avlab.models.batch import LEVELS
 from avlab.train.fit import FitResult, fit
 
-__all__ = ["FinetuneResult", "finetune_backbone"]
+__all__ = ["FinetuneRecord", "FinetuneResult", "finetune_backbone", "finetune_once"]
 
 
 @dataclass
@@ -98,3 +99,72 @@ def finetune_backbone(
     fingerprint_path = path.with_name(path.stem + ".fingerprint.json")
     fingerprint_path.write_text(json.dumps(fingerprint, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return FinetuneResult(path, fingerprint, fingerprint_path, run.checkpoint, run.metrics, run.system, run)
+
+
+@dataclass(frozen=True)
+class FinetuneRecord:
+    """What a finished fine-tuning left, as `finetune_once` records it in JSON.
+
+    Attributes:
+        weights: The backbone checkpoint (for ``cache_features(weights=...)``).
+        checkpoint: The full system checkpoint (for ``fit(init_from=...)``), if one was saved.
+        metrics: The run's last figures.
+        log_dir: The run's folder (metrics.csv, loss curve).
+        seconds: How long the fine-tuning took when it ran.
+        reused: True when this call read the record instead of training.
+    """
+
+    weights: Path
+    checkpoint: Path | None
+    metrics: dict[str, float]
+    log_dir: Path
+    seconds: float
+    reused: bool
+
+
+def finetune_once(record: str | os.PathLike[str], source: Any, **options: Any) -> FinetuneRecord:
+    """`finetune_backbone(source, **options)` unless `record` says it already ran; what it saved.
+
+    The demo, the ablation and the training benchmark fine-tune once and cache with the result
+    on every later run; the JSON file at `record` is what makes a rerun skip the training.
+
+    Args:
+        record: JSON file written after a successful fine-tuning (its folder is created).
+        source: The raw dataset, as for `finetune_backbone`.
+        **options: `finetune_backbone` options.
+
+    Returns:
+        A `FinetuneRecord`.
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from avlab.testing import tiny_store
+        >>> tmp = Path(tempfile.mkdtemp())
+        >>> _ = tiny_store(tmp)  # SynthAV's train split in tmp/synth
+        >>> options = {"visual": "debug", "size": 32, "max_epochs": 1, "val_split": None, "progress": False,
+        ...            "system": "visual_only", "system_kwargs": {"fpn_width": 8, "hidden_dim": 8},
+        ...            "root_dir": tmp / "runs"}
+        >>> first = finetune_once(tmp / "finetune.json", tmp / "synth", **options)
+        >>> again = finetune_once(tmp / "finetune.json", tmp / "synth", **options)
+        >>> first.reused, again.reused, again.weights == first.weights
+        (False, True, True)
+    """
+    record = Path(record)
+    if not record.is_file():
+        started = time.perf_counter()
+        tuned = finetune_backbone(source, **options)
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps({
+            "weights": str(tuned.weights), "checkpoint": None if tuned.checkpoint is None else str(tuned.checkpoint),
+            "metrics": tuned.metrics, "log_dir": str(tuned.run.log_dir), "seconds": time.perf_counter() - started,
+        }, indent=2) + "\n", encoding="utf-8")
+        done = json.loads(record.read_text(encoding="utf-8"))
+        reused = False
+    else:
+        done = json.loads(record.read_text(encoding="utf-8"))
+        reused = True
+    return FinetuneRecord(weights=Path(done["weights"]),
+                          checkpoint=Path(done["checkpoint"]) if done["checkpoint"] else None,
+                          metrics=dict(done["metrics"]), log_dir=Path(done["log_dir"]), seconds=float(done["seconds"]),
+                          reused=reused)
