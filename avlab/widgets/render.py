@@ -6,12 +6,35 @@ the same pictures.
 
 from __future__ import annotations
 
+import html
+import io
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-__all__ = ["ContactRow", "contact_sheet", "instance_colors", "overlay_masks", "mask_outline"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "ContactRow",
+    "attention_overlay",
+    "contact_sheet",
+    "feature_map_image",
+    "figure_png",
+    "instance_colors",
+    "mask_outline",
+    "overlay_masks",
+    "png_bytes",
+    "recipe_html",
+    "separation_table_html",
+    "truth_and_prediction",
+    "upsample_bilinear",
+    "waveform_figure",
+    "wav_bytes",
+]
 
 
 def instance_colors(num: int) -> np.ndarray:
@@ -176,3 +199,256 @@ def contact_sheet(rows: Sequence[ContactRow], *, num_frames: int = 6, n_fft: int
                                      xmin=t * frame_seconds / seconds, xmax=(t + 1) * frame_seconds / seconds,
                                      color=colors[i] / 255, linewidth=0)
     return figure
+
+
+def upsample_bilinear(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of the last two axes, pixel centres aligned (torch's ``align_corners=False``).
+
+    Args:
+        maps: (..., h, w) values.
+        size: (H, W) of the result.
+
+    Returns:
+        (..., H, W) float64.
+
+    Example:
+        >>> upsample_bilinear(np.array([[0.0, 1.0]]), (1, 4)).tolist()
+        [[0.0, 0.25, 0.75, 1.0]]
+    """
+
+    def taps(source: int, target: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        where = np.clip((np.arange(target) + 0.5) * source / target - 0.5, 0, source - 1)
+        low = np.floor(where).astype(np.int64)
+        high = np.minimum(low + 1, source - 1)
+        return low, high, where - low
+
+    maps = np.asarray(maps, np.float64)
+    low, high, frac = taps(maps.shape[-2], size[0])
+    rows = maps[..., low, :] * (1 - frac)[:, None] + maps[..., high, :] * frac[:, None]  # (..., H, w)
+    low, high, frac = taps(maps.shape[-1], size[1])
+    return rows[..., low] * (1 - frac) + rows[..., high] * frac  # (..., H, W)
+
+
+def attention_overlay(frame: np.ndarray, heat: np.ndarray, *, opacity: float = 0.6,
+                      cmap: str = "inferno") -> np.ndarray:
+    """A map drawn as a heat overlay on a frame, on the fixed 0-1 colour scale of the report.
+
+    The map is upsampled bilinearly to the frame's size, clipped to [0, 1] (attention maps are
+    sigmoids, LoGAN's map lies in [0, 1]), coloured with `cmap` and blended:
+    ``(1 - opacity) * frame + opacity * colour``.
+
+    Args:
+        frame: (H, W, 3) uint8.
+        heat: (h, w) map values in [0, 1].
+        opacity: Weight of the heat colours, 0 (frame only) to 1 (map only).
+        cmap: A matplotlib colormap name.
+
+    Returns:
+        (H, W, 3) uint8.
+
+    Example:
+        >>> frame = np.full((4, 4, 3), 100, np.uint8)
+        >>> attention_overlay(frame, np.zeros((2, 2)), opacity=0.0)[0, 0].tolist()
+        [100, 100, 100]
+        >>> attention_overlay(frame, np.ones((2, 2)), opacity=1.0, cmap="gray")[0, 0].tolist()
+        [255, 255, 255]
+    """
+    import matplotlib
+
+    image = np.asarray(frame)
+    if image.ndim != 3 or image.shape[-1] != 3:
+        raise ValueError(f"expected a frame (H, W, 3), got shape {image.shape}")
+    values = np.asarray(heat, np.float64)
+    if values.ndim != 2:
+        raise ValueError(f"expected a map (h, w), got shape {values.shape}")
+    if not 0.0 <= opacity <= 1.0:
+        raise ValueError(f"opacity must lie in [0, 1], got {opacity}")
+    resized = np.clip(upsample_bilinear(values, (image.shape[0], image.shape[1])), 0.0, 1.0)  # (H, W)
+    colours = matplotlib.colormaps[cmap](resized)[..., :3] * 255  # (H, W, 3)
+    out = (1 - opacity) * image.astype(np.float64) + opacity * colours
+    return out.round().clip(0, 255).astype(np.uint8)
+
+
+def truth_and_prediction(frame: np.ndarray, truth: np.ndarray, predicted: np.ndarray, *,
+                         threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """The ground truth and the prediction of one frame, tinted as `avlab.report.mask_figure` draws them.
+
+    The truth is tinted with ``instance_colors(2)[0]``, the prediction with
+    ``instance_colors(2)[1]``, and the prediction's picture outlines the truth in white.
+
+    Args:
+        frame: (H, W, 3) uint8.
+        truth: (H, W) binary ground truth.
+        predicted: (H, W) probabilities (foreground above `threshold`) or bool.
+        threshold: Probability above which a pixel is predicted foreground.
+
+    Returns:
+        Two (H, W, 3) uint8 pictures: truth, prediction.
+
+    Example:
+        >>> frame = np.zeros((4, 4, 3), np.uint8)
+        >>> truth = np.zeros((4, 4), bool); truth[:2] = True
+        >>> left, right = truth_and_prediction(frame, truth, np.zeros((4, 4)))
+        >>> left[3, 3].tolist(), right[0, 0].tolist(), right[3, 3].tolist()
+        ([0, 0, 0], [255, 255, 255], [0, 0, 0])
+    """
+    gt = np.asarray(truth).astype(bool)
+    values = np.asarray(predicted)
+    mask = values.astype(bool) if values.dtype == bool else values > threshold
+    if gt.shape != mask.shape or gt.shape != np.asarray(frame).shape[:2]:
+        raise ValueError(f"expected truth and predicted (H, W) matching the frame's {np.asarray(frame).shape[:2]}, "
+                         f"got {gt.shape} and {mask.shape}")
+    truth_color, predicted_color = instance_colors(2)
+    left = overlay_masks(frame, gt[None], colors=truth_color[None])
+    right = overlay_masks(frame, mask[None], colors=predicted_color[None])
+    right[mask_outline(gt)] = 255
+    return left, right
+
+
+def waveform_figure(audio: np.ndarray, sample_rate: int, *, time: float | None = None) -> Figure:
+    """A waveform against seconds, with a red playhead line at `time`.
+
+    Args:
+        audio: (S,) mono samples.
+        sample_rate: Hz of `audio`.
+        time: Seconds of the playhead, or None for none.
+
+    Returns:
+        A matplotlib Figure (not attached to any display); the playhead is its axis' second line.
+
+    Example:
+        >>> figure = waveform_figure(np.zeros(100), 100, time=0.5)
+        >>> [line.get_xdata()[0] for line in figure.axes[0].lines][1:]
+        [0.5]
+    """
+    from matplotlib.figure import Figure
+
+    samples = np.asarray(audio, np.float64)
+    if samples.ndim != 1:
+        raise ValueError(f"expected mono audio (S,), got shape {samples.shape}")
+    figure = Figure(figsize=(6.0, 1.3), dpi=80, layout="constrained")
+    axis = figure.add_subplot()
+    axis.plot(np.arange(len(samples)) / sample_rate, samples, linewidth=0.5, color="0.3")
+    if time is not None:
+        axis.axvline(time, color="red", linewidth=1.2)
+    axis.set_xlim(0.0, max(len(samples), 1) / sample_rate)
+    axis.set_xlabel("s", fontsize=7)
+    axis.tick_params(labelsize=6)
+    return figure
+
+
+def separation_table_html(labels: Sequence[str], sdr: np.ndarray, sir: np.ndarray, sar: np.ndarray, *,
+                          selected: int | None = None) -> str:
+    """An HTML table of SDR, SIR and SAR (dB) per source; NaN shows as "n/a".
+
+    Args:
+        labels: (K,) source names.
+        sdr: (K,) dB.
+        sir: (K,) dB.
+        sar: (K,) dB.
+        selected: Index of the row shown in bold, or None.
+
+    Returns:
+        A ``<table>`` string.
+
+    Example:
+        >>> text = separation_table_html(["violin"], np.array([3.25]), np.array([9.0]), np.array([float("nan")]))
+        >>> "<td>3.2</td><td>9.0</td><td>n/a</td>" in text
+        True
+    """
+
+    def cell(value: float) -> str:
+        return f"{value:.1f}" if np.isfinite(value) else "n/a"
+
+    rows = ["<tr><th>source</th><th>SDR (dB)</th><th>SIR (dB)</th><th>SAR (dB)</th></tr>"]
+    columns = [np.asarray(v, np.float64) for v in (sdr, sir, sar)]
+    for k, label in enumerate(labels):
+        style = ' style="font-weight: bold"' if k == selected else ""
+        values = "".join(f"<td>{cell(float(column[k]))}</td>" for column in columns)
+        rows.append(f"<tr{style}><td>{html.escape(str(label))}</td>{values}</tr>")
+    return "<table>" + "".join(rows) + "</table>"
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """PNG encoding of an (H, W, 3) uint8 image (lossless: decoding gives the array back).
+
+    Example:
+        >>> png_bytes(np.zeros((2, 2, 3), np.uint8))[:4]
+        b'\\x89PNG'
+    """
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(image, np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def figure_png(figure: Figure) -> bytes:
+    """PNG encoding of a matplotlib Figure.
+
+    Example:
+        >>> figure_png(waveform_figure(np.zeros(10), 10))[:4]
+        b'\\x89PNG'
+    """
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def wav_bytes(waveform: np.ndarray, sample_rate: int) -> bytes:
+    """A WAV file of (S,) mono or (S, C) samples, 32-bit float (soundfile reads the samples back exactly).
+
+    Example:
+        >>> import soundfile
+        >>> data, rate = soundfile.read(io.BytesIO(wav_bytes(np.array([0.5, -0.25]), 8000)), dtype="float32")
+        >>> data.tolist(), rate
+        ([0.5, -0.25], 8000)
+    """
+    import soundfile
+
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.asarray(waveform, np.float32), int(sample_rate), format="WAV", subtype="FLOAT")
+    return buffer.getvalue()
+
+
+def feature_map_image(features: np.ndarray, *, scale: int = 1, cmap: str = "viridis") -> np.ndarray:
+    """The channel mean of a feature map, min-max scaled to [0, 1] and coloured.
+
+    A constant map (e.g. all zeros) is drawn at the colormap's low end. Each cell becomes a
+    `scale` x `scale` block, so a coarse grid stays readable.
+
+    Args:
+        features: (C, h, w) features of one frame (one backbone level).
+        scale: Pixels per feature cell along each axis.
+        cmap: A matplotlib colormap name.
+
+    Returns:
+        (h * scale, w * scale, 3) uint8.
+
+    Example:
+        >>> features = np.stack([np.array([[0.0, 2.0]]), np.array([[0.0, 4.0]])])  # (2, 1, 2)
+        >>> feature_map_image(features, scale=2, cmap="gray")[..., 0].tolist()
+        [[0, 0, 255, 255], [0, 0, 255, 255]]
+    """
+    import matplotlib
+
+    values = np.asarray(features, np.float64)
+    if values.ndim != 3:
+        raise ValueError(f"expected features (C, h, w), got shape {values.shape}")
+    if scale < 1:
+        raise ValueError(f"scale must be at least 1, got {scale}")
+    mean = values.mean(axis=0)  # (h, w)
+    low, high = (float(mean.min()), float(mean.max())) if mean.size else (0.0, 0.0)
+    scaled = (mean - low) / (high - low) if high > low else np.zeros_like(mean)
+    colours = (matplotlib.colormaps[cmap](scaled)[..., :3] * 255).round().astype(np.uint8)  # (h, w, 3)
+    return np.repeat(np.repeat(colours, scale, axis=0), scale, axis=1)
+
+
+def recipe_html(recipe: dict[str, Any]) -> str:
+    """A store's recipe as indented JSON in a ``<pre>`` block, HTML-escaped.
+
+    Example:
+        >>> recipe_html({"visual": {"backbone": "debug"}})
+        '<pre>{\\n  &quot;visual&quot;: {\\n    &quot;backbone&quot;: &quot;debug&quot;\\n  }\\n}</pre>'
+    """
+    return "<pre>" + html.escape(json.dumps(recipe, indent=2, sort_keys=True, default=str)) + "</pre>"
