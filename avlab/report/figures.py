@@ -29,7 +29,7 @@ from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 from matplotlib.patches import Patch
 
-from avlab.widgets.render import instance_colors, mask_outline, overlay_masks
+from avlab.widgets.render import instance_colors, mask_outline, overlay_masks, upsample_bilinear
 
 __all__ = [
     "attention_figure",
@@ -42,22 +42,6 @@ __all__ = [
 
 _DPI = 110
 _FLOOR_DB = -80.0  # spectrograms: dB below the mixture's peak shown as the floor
-
-
-def _upsample_bilinear(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear resize of the last two axes, pixel centres aligned (torch's align_corners=False)."""
-
-    def taps(source: int, target: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        where = np.clip((np.arange(target) + 0.5) * source / target - 0.5, 0, source - 1)
-        low = np.floor(where).astype(np.int64)
-        high = np.minimum(low + 1, source - 1)
-        return low, high, where - low
-
-    maps = np.asarray(maps, np.float64)
-    low, high, frac = taps(maps.shape[-2], size[0])
-    rows = maps[..., low, :] * (1 - frac)[:, None] + maps[..., high, :] * frac[:, None]  # (..., H, w)
-    low, high, frac = taps(maps.shape[-1], size[1])
-    return rows[..., low] * (1 - frac) + rows[..., high] * frac  # (..., H, W)
 
 
 def _bare(axis: Axes) -> None:
@@ -115,8 +99,8 @@ def attention_figure(
                          f"got {maps.shape} and {merged.shape}")
     num_queries = maps.shape[1]
     size = images.shape[1:3]
-    heat_maps = _upsample_bilinear(maps, size)  # (N, Q, H, W)
-    heat_merged = _upsample_bilinear(merged, size)  # (N, H, W)
+    heat_maps = upsample_bilinear(maps, size)  # (N, Q, H, W)
+    heat_merged = upsample_bilinear(merged, size)  # (N, H, W)
     columns = num_queries + 2
     figure = Figure(figsize=(1.5 * columns + 0.6, 1.6 * n + 0.3), dpi=_DPI, layout="constrained")
     grid = figure.add_gridspec(n, columns)
