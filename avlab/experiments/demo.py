@@ -38,7 +38,7 @@ from typing import Any
 from avlab.datasets.manifest import Manifest
 from avlab.datasets.stats import describe_manifest
 from avlab.environment import describe_environment
-from avlab.widgets.render import ContactRow, contact_sheet
+from avlab.widgets.render import ContactRow, contact_sheet, pixel_energy
 
 __all__ = ["DEMO_PRESETS", "DemoPreset", "DemoResult", "run_demo"]
 
@@ -322,11 +322,13 @@ class _Pipeline:
     # 6. Figures.
 
     def draw(self, card: dict[str, Any], store: Path, solo: Path, results: Mapping[str, Mapping[str, Any]]) -> None:
+        from avlab.datasets.synth import load_synth
         from avlab.models import load_system
         from avlab.report import (
             attention_figure,
             loss_curves_figure,
             mask_figure,
+            pixel_sound_figure,
             segmentation_examples,
             separation_examples,
             separation_figure,
@@ -351,9 +353,14 @@ class _Pipeline:
                                          source=self.data_root, num=self.num_examples, seed=self.seed)
         save("masks_visual_only", mask_figure(baseline.frames, baseline.probabilities, baseline.truth,
                                               titles=titles, ious=baseline.ious))
-        for i, example in enumerate(separation_examples(store, solo, avisnet, num=2, seed=self.seed)):
+        solo_clips = load_synth(self.data_root, split="val", solo=True)
+        for i, example in enumerate(separation_examples(store, solo, avisnet, num=2, seed=self.seed,
+                                                        source=solo_clips)):
             save(f"separation_{i}", separation_figure(example.mixture, example.estimates, example.references,
                                                       sdr=example.sdr, labels=example.labels))
+            if example.frames is not None and example.pixel_masks is not None:
+                energy = pixel_energy(example.pixel_masks, example.mixture)
+                save(f"pixels_{i}", pixel_sound_figure(example.frames, energy, labels=example.labels))
         tracks = vis_examples(Path(results["afcv"]["log_dir"]) / "ytvis_results.json", self.data_root,
                               num_videos=2)
         for i, video in enumerate(v for v in tracks if v.tracks):
@@ -467,6 +474,11 @@ def report_markdown(summary: Mapping[str, Any], figures: Mapping[str, str]) -> s
         "",
         *[line for role in sorted(r for r in figures if r.startswith("separation_"))
           for line in figure(role, "separated spectrograms")],
+        *(["Where each source's frame sounds: every pixel's sound is a mask of the mixture "
+           "(PixelPlayer's pixel-wise separation); bright pixels keep most of it. `SeparationViewer` plays "
+           "the sound of a clicked pixel.", ""] if any(r.startswith("pixels_") for r in figures) else []),
+        *[line for role in sorted(r for r in figures if r.startswith("pixels_"))
+          for line in figure(role, "pixel-wise sound")],
         "## Tracks",
         "",
         "AFCV's online tracks on validation videos: each id keeps its colour across frames.",

@@ -214,9 +214,8 @@ class AViSNet(nn.Module):
         shared_frame = source_levels(batch, ("c5",)) is None
         x5 = c5
         if self.hide is not None and self.training:
-            regions = self._hide_regions(batch, shared_frame)
-            if regions is not None:
-                inside = F.adaptive_max_pool2d(regions.float(), c5.shape[-2:]) > 0.5  # (B, N, h, w)
+            inside = self.hide_regions(batch)
+            if inside is not None:
                 x5, out["hide_mask"] = self.hide(c5, inside, epoch=epoch, step=step)
         attended, _ = self.sab(x5)  # (B, C5, h, w)
         visual = self.transformer(attended, audio)
@@ -241,14 +240,76 @@ class AViSNet(nn.Module):
         out["logan_map"] = extras["map"] if "map" in extras else logan_map(attention.detach())
         return out
 
-    def _hide_regions(self, batch: Mapping[str, torch.Tensor], shared_frame: bool) -> torch.Tensor | None:
-        # The objects on the batch's frame: its sources' regions (natural mixtures), else the
-        # sounding-object mask (255, unannotated, counts as outside).
-        if shared_frame and SOURCE_REGION in batch:
-            return batch[SOURCE_REGION]  # (B, N, H, W)
-        if MASK in batch:
-            return (batch[MASK] == 1).unsqueeze(1)  # (B, 1, H, W)
-        return None
+    def pixel_sounds(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The sound of every pixel of each frame shown: the synthesizer on each pixel's vector.
+
+        A source's visual vector is the projection of the transformer memory pooled over its
+        region; a pixel's is the projection of the memory at that pixel (the projection is
+        linear, so a source's vector is the weighted mean of its pixels'). The frames are
+        each source's own (``source_visual_c5``, mix-and-separate) or else the batch's frame.
+
+        Raises:
+            ValueError: The system was built with ``separation=False``.
+
+        Shape:
+            batch: as `forward`, with mixture_mag.
+            output: (B, V, h, w, freq_rows, T) mask logits on the C5 grid; V = N sources'
+                frames, or 1.
+
+        Example:
+            >>> model = AViSNet((8, 16, 32), d_model=16, num_heads=2, dim_feedforward=32, num_queries=3,
+            ...                 fpn_width=8, audio_dim=16, audio_channels=(4, 8), num_channels=4,
+            ...                 unet_downs=3, unet_base=4)
+            >>> batch = {"visual_c5": torch.randn(1, 32, 2, 2), "logmel": torch.randn(1, 64, 96),
+            ...          "mixture_mag": torch.rand(1, 512, 8)}
+            >>> tuple(model.pixel_sounds(batch).shape)
+            (1, 1, 2, 2, 256, 8)
+        """
+        if not self.separates:
+            raise ValueError("AViSNet was built with separation=False: its pixels have no sound")
+        audio = self.audio_encoder(batch[LOGMEL])  # (B, Ca)
+        frames = source_levels(batch, ("c5",))
+        x = visual_levels(batch, ("c5",))[0].unsqueeze(1) if frames is None else frames[0]  # (B, V, C5, h, w)
+        b, v = x.shape[:2]
+        attended, _ = self.sab(x.flatten(0, 1))
+        # Each frame attends with the mixture's audio vector, as the sources' frames in `_separate`.
+        memory = self.transformer(attended, audio.repeat_interleave(v, dim=0)).memory  # (B*V, d, h, w)
+        vectors = self.source_proj(memory.movedim(1, -1)).movedim(-1, 1)  # (B*V, K, h, w)
+        features = self.unet(log_warped_mixture(batch[MIXTURE_MAG], self.freq_rows))  # (B, K, rows, T)
+        sounds = self.synthesizer.pixelwise(vectors, features.repeat_interleave(v, dim=0))  # (B*V, h, w, rows, T)
+        return sounds.view(b, v, *sounds.shape[1:])
+
+    def hide_regions(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor | None:
+        """The regions hide-and-detect hides from in training, on the C5 grid.
+
+        These are the objects on the batch's frame: its sources' regions (natural mixtures),
+        else the sounding-object mask (255, unannotated, counts as outside), each max-pooled
+        onto C5's grid (a cell is inside when any of its pixels is). In training, `forward`
+        passes them with C5 to ``self.hide``; ``self.hide(batch["visual_c5"],
+        self.hide_regions(batch), epoch=e, step=s)`` reproduces its hiding.
+
+        Shape:
+            output: (B, N, h5, w5) bool, N sources (1 for the sounding-object mask); None when
+                the batch carries neither.
+
+        Example:
+            >>> model = AViSNet((8, 16, 32), d_model=16, num_heads=2, dim_feedforward=16, num_queries=2,
+            ...                 fpn_width=8, audio_dim=8, audio_channels=(4, 8), separation=False)
+            >>> mask = torch.zeros(1, 8, 8, dtype=torch.long)
+            >>> mask[0, :3, :3] = 1
+            >>> batch = {"visual_c5": torch.zeros(1, 32, 2, 2), "mask": mask}
+            >>> model.hide_regions(batch)[0, 0].int().tolist()
+            [[1, 0], [0, 0]]
+        """
+        c5 = visual_levels(batch, ("c5",))[0]
+        regions: torch.Tensor | None = None
+        if source_levels(batch, ("c5",)) is None and SOURCE_REGION in batch:
+            regions = batch[SOURCE_REGION]  # (B, N, H, W)
+        elif MASK in batch:
+            regions = (batch[MASK] == 1).unsqueeze(1)  # (B, 1, H, W)
+        if regions is None:
+            return None
+        return F.adaptive_max_pool2d(regions.float(), c5.shape[-2:]) > 0.5  # (B, N, h5, w5)
 
     def _separate(
         self,

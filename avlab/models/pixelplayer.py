@@ -94,6 +94,34 @@ class _PixelSystem(nn.Module):
         audio = self.unet(log_warped_mixture(mixture, self.freq_rows))  # (B, K, rows, T)
         return visual_map, audio, mixture
 
+    def pixel_sounds(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The sound of every pixel of each frame shown (PixelPlayer's pixel-wise separation).
+
+        Each pixel's visual vector drives the synthesizer on the mixture's audio maps
+        (`Synthesizer.pixelwise`): the separation mask that pixel would claim as a source.
+        The frames are each source's own (``source_visual_{level}``, mix-and-separate) or
+        else the batch's frame.
+
+        Shape:
+            batch: as `forward`, with mixture_mag.
+            output: (B, V, h, w, freq_rows, T) mask logits; V = N sources' frames, or 1.
+
+        Example:
+            >>> model = PixelPlayer((8, 16, 32), num_channels=4, unet_downs=3, unet_base=4)
+            >>> batch = {"visual_c4": torch.randn(1, 16, 2, 3), "mixture_mag": torch.rand(1, 512, 8)}
+            >>> tuple(model.pixel_sounds(batch).shape)
+            (1, 1, 2, 3, 256, 8)
+        """
+        visual_map, audio, _ = self._inputs(batch)
+        frames = source_levels(batch, (self.level,))
+        if frames is None:
+            return self.synthesizer.pixelwise(visual_map, audio).unsqueeze(1)
+        b, n = frames[0].shape[:2]
+        maps = self.visual(frames[0].flatten(0, 1))  # (B*N, K, h, w)
+        audio = audio.repeat_interleave(n, dim=0)  # (B*N, K, rows, T)
+        sounds = self.synthesizer.pixelwise(maps, audio)  # (B*N, h, w, rows, T)
+        return sounds.view(b, n, *sounds.shape[1:])
+
     def _source_vectors(self, batch: Mapping[str, torch.Tensor], visual_map: torch.Tensor) -> torch.Tensor:
         """Max-pool of each source's visual maps within its region: (B, N, K) logits."""
         regions = batch[SOURCE_REGION]  # (B, N, H, W)

@@ -1,7 +1,8 @@
 """The demo report's pictures: figures drawn from arrays, and the arrays trained systems give.
 
 `avlab.report.figures` is pure plotting (numpy in, a matplotlib `Figure` out, no pyplot);
-`avlab.report.examples` runs trained systems on validation items and returns those arrays. The
+`avlab.report.examples` runs trained systems on validation items and returns those arrays
+(`avlab.report.curriculum`: under the hide-and-detect curriculum's occlusion). The
 examples pull in torch and the training package, so they are imported on first use.
 
 Example:
@@ -21,12 +22,14 @@ from avlab.report.figures import (
     loss_curves_figure,
     mask_figure,
     metric_bars,
+    pixel_sound_figure,
     separation_figure,
     tracks_figure,
 )
 from avlab.report.html import markdown_to_html
 
 if TYPE_CHECKING:
+    from avlab.report.curriculum import CurriculumExamples, curriculum_examples
     from avlab.report.examples import (
         SegmentationExamples,
         SeparationExample,
@@ -36,15 +39,23 @@ if TYPE_CHECKING:
         vis_examples,
     )
 
-_LAZY = ("SegmentationExamples", "SeparationExample", "TrackExample", "segmentation_examples",
-         "separation_examples", "vis_examples")
+_LAZY = {
+    "SegmentationExamples": "avlab.report.examples",
+    "SeparationExample": "avlab.report.examples",
+    "TrackExample": "avlab.report.examples",
+    "segmentation_examples": "avlab.report.examples",
+    "separation_examples": "avlab.report.examples",
+    "vis_examples": "avlab.report.examples",
+    "CurriculumExamples": "avlab.report.curriculum",
+    "curriculum_examples": "avlab.report.curriculum",
+}
 
 
 def __getattr__(name: str) -> object:
     if name in _LAZY:
-        from avlab.report import examples
+        import importlib
 
-        value = getattr(examples, name)
+        value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'avlab.report' has no attribute {name!r}")
@@ -60,6 +71,7 @@ __all__ = [
     "loss_curves_figure",
     "mask_figure",
     "metric_bars",
+    "pixel_sound_figure",
     "separation_figure",
     "tracks_figure",
     # the report as one HTML file
@@ -71,4 +83,7 @@ __all__ = [
     "segmentation_examples",
     "separation_examples",
     "vis_examples",
+    # the hide-and-detect curriculum on validation frames
+    "CurriculumExamples",
+    "curriculum_examples",
 ]

@@ -29,10 +29,11 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,13 @@ class SeparationExample:
         hop_length: Samples between STFT frames.
         scored: Whether the mixture is scored (validation skips silent mixtures, references and
             estimates).
+        frames: (K, H, W, 3) uint8 each source's frame at the masks' size, or None (no
+            `source` dataset given).
+        pixel_masks: (K, h, w, F, T) float16 the sound of every pixel of each source's frame:
+            the unwarped mask probabilities (`pixel_sounds`) on the feature grid, or None (no
+            frames, or a system without pixel sounds).
+        mixture_stft: (F, T) complex64 the mixture's STFT, to hear a pixel's sound with the
+            mixture's phase; None without `pixel_masks`.
     """
 
     labels: list[str]
@@ -136,6 +144,9 @@ class SeparationExample:
     sample_rate: int
     hop_length: int
     scored: bool
+    frames: np.ndarray | None = None
+    pixel_masks: np.ndarray | None = None
+    mixture_stft: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -206,17 +217,23 @@ def _datamodule(store: Any, system: nn.Module, *, solo_store: Any = None, split:
     return data
 
 
-def _forward(system: nn.Module, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The system's outputs in eval mode, as validation computes them (mask logits at the mask size)."""
+@contextlib.contextmanager
+def _evaluating(system: nn.Module, batch: Mapping[str, torch.Tensor]) -> Iterator[dict[str, torch.Tensor]]:
+    """The batch on the system's device, the system in eval and inference mode (restored after)."""
     device = next(system.parameters()).device
-    inputs = {key: value.to(device) for key, value in batch.items()}
     was_training = system.training
     system.eval()
     try:
         with torch.inference_mode():
-            out = system(inputs, output_size=tuple(batch["mask"].shape[-2:]))
+            yield {key: value.to(device) for key, value in batch.items()}
     finally:
         system.train(was_training)
+
+
+def _forward(system: nn.Module, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The system's outputs in eval mode, as validation computes them (mask logits at the mask size)."""
+    with _evaluating(system, batch) as inputs:
+        out = system(inputs, output_size=tuple(batch["mask"].shape[-2:]))
     return {key: value.detach().cpu() for key, value in out.items() if isinstance(value, torch.Tensor)}
 
 
@@ -340,6 +357,7 @@ def separation_examples(
     num_mix: int = 2,
     num_stft_frames: int | None = None,
     threshold: float = 0.5,
+    source: Source | None = None,
 ) -> list[SeparationExample]:
     """Separate validation's fixed mixtures of solo clips, and score each source.
 
@@ -349,6 +367,10 @@ def separation_examples(
     validation (`avlab.models.separate_waveforms`: binary masks at `threshold` on the mixture,
     the best source order for permutation-invariant systems), and each source is scored by
     `avlab.eval.bss_eval`, the BSS Eval of validation's `SeparationMeter`.
+
+    With `source`, each example also holds its sources' frames and, for systems with
+    ``pixel_sounds`` (PixelPlayer, CoSeg, AViS-Net), the sound of every pixel of each frame:
+    what `avlab.widgets.SeparationViewer` plays when a pixel is clicked.
 
     Args:
         store: The feature store of natural mixtures the system was trained on (it fixes the
@@ -361,6 +383,8 @@ def separation_examples(
         num_mix: Clips per mixture (`fit`'s `num_mix`).
         num_stft_frames: T of the separation window, when the run set it (default: `fit`'s).
         threshold: Binary threshold of the unwarped masks (the task's ``separation_threshold``).
+        source: The raw dataset the solo store was cached from (a SynthAV root or a
+            `Manifest`), for the frames; None: no frames and no pixel sounds.
 
     Returns:
         One `SeparationExample` per mixture.
@@ -413,6 +437,7 @@ def separation_examples(
     mixture_waves = waveforms(batch["mixture_stft"], lengths)
     masks = spectrogram_masks(logits, bins=int(batch["mixture_mag"].shape[-2]), threshold=threshold).numpy()
     categories = list(store_info(solo_path)["categories"])
+    frames, pixel_masks = _pixel_sounds(model, batch, mixtures, solo_store, source)
     examples = []
     for b, count in enumerate(lengths):
         real = batch["source_valid"][b].numpy().astype(bool)
@@ -445,8 +470,42 @@ def separation_examples(
             sample_rate=window.sample_rate,
             hop_length=window.hop_length,
             scored=scored,
+            frames=None if frames is None else frames[b][real],
+            pixel_masks=None if pixel_masks is None else pixel_masks[b][real][..., :count].astype(np.float16),
+            mixture_stft=None if pixel_masks is None else batch["mixture_stft"][b, :, :count].numpy().astype(np.complex64),
         ))
     return examples
+
+
+def _pixel_sounds(model: nn.Module, batch: Mapping[str, torch.Tensor], mixtures: MixFrames, solo_store: Any,
+                  source: Source | None) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Each mixture's source frames (B, N, H, W, 3) and pixel masks (B, N, h, w, F, T), or None."""
+    if source is None:
+        return None, None
+    table = mixtures.frames
+    assert isinstance(table, StoreFrames)
+    n = int(batch["source_region"].shape[1])
+    size = (int(batch["source_region"].shape[-2]), int(batch["source_region"].shape[-1]))
+    wanted = []
+    for item in range(len(mixtures)):
+        for position in mixtures.positions(item):
+            video, index = table.items[position]
+            wanted.append((table.clips.video_ids[video], index, float(table.frame(position)["frame_time"])))
+    fps = _opened(solo_store).avlab.recipe.get("frames", {}).get("fps")
+    decoded = _frames_at(source, wanted, fps=fps, size=size).reshape(len(mixtures), -1, *size, 3)
+    frames = np.zeros((len(mixtures), n, *size, 3), np.uint8)  # padding sources stay black
+    frames[:, :decoded.shape[1]] = decoded
+    pixel_sounds: Callable[[Mapping[str, torch.Tensor]], torch.Tensor] | None = getattr(model, "pixel_sounds", None)
+    if pixel_sounds is None:
+        return frames, None
+    with _evaluating(model, batch) as inputs:
+        logits = pixel_sounds(inputs).float().cpu()  # (B, V, h, w, rows, T)
+    b, views, h, w = logits.shape[:4]
+    if views != n:
+        return frames, None  # the sources share the batch's frame: no frame of their own to click
+    bins = int(batch["mixture_mag"].shape[-2])
+    masks = spectrogram_masks(logits.flatten(1, 3), bins=bins, threshold=None)  # (B, V*h*w, F, T)
+    return frames, masks.view(b, views, h, w, bins, -1).numpy()
 
 
 # Video instance segmentation.

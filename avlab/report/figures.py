@@ -36,6 +36,7 @@ __all__ = [
     "loss_curves_figure",
     "mask_figure",
     "metric_bars",
+    "pixel_sound_figure",
     "separation_figure",
     "tracks_figure",
 ]
@@ -126,6 +127,49 @@ def attention_figure(
                 axis.set_ylabel(titles[row], fontsize=7)
     if heat is not None:
         figure.colorbar(heat, ax=panels, shrink=0.8, label="map value")
+    return figure
+
+
+def pixel_sound_figure(frames: Any, energy: Any, *, labels: Sequence[str] | None = None) -> Figure:
+    """Where each source's frame sounds: the share of the mixture each pixel's sound keeps.
+
+    PixelPlayer's picture: every pixel's sound (the system's ``pixel_sounds``) is a mask of the
+    mixture; its energy (`avlab.widgets.render.pixel_energy`) is drawn over the frame on a fixed
+    0-1 scale, so the sources' frames compare.
+
+    Args:
+        frames: Each source's frame.
+        energy: The pixels' shares of the mixture, on the feature grid.
+        labels: One label per source.
+
+    Returns:
+        A figure of one panel per source, plus a colour bar.
+
+    Shape:
+        frames: (K, H, W, 3) uint8.
+        energy: (K, h, w) in [0, 1].
+
+    Example:
+        >>> figure = pixel_sound_figure(np.zeros((2, 16, 16, 3), np.uint8), np.random.default_rng(0).random((2, 4, 4)),
+        ...                             labels=["violin", "flute"])
+        >>> [axis.get_title() for axis in figure.axes[:2]]
+        ['violin', 'flute']
+    """
+    images = _frames(frames)
+    shares = np.asarray(energy, np.float64)
+    if shares.ndim != 3 or len(shares) != len(images):
+        raise ValueError(f"expected energy (K, h, w) for K={len(images)} frames, got shape {shares.shape}")
+    heat_maps = upsample_bilinear(shares, images.shape[1:3])  # (K, H, W)
+    figure = Figure(figsize=(2.2 * len(images) + 0.8, 2.6), dpi=_DPI, layout="constrained")
+    panels = [figure.add_subplot(1, len(images), k + 1) for k in range(len(images))]
+    heat: AxesImage | None = None
+    for k, axis in enumerate(panels):
+        axis.imshow(images[k])
+        heat = axis.imshow(heat_maps[k], cmap="inferno", alpha=0.6, vmin=0.0, vmax=1.0)
+        axis.set_title(labels[k] if labels is not None else f"source {k + 1}", fontsize=8)
+        _bare(axis)
+    if heat is not None:
+        figure.colorbar(heat, ax=panels, shrink=0.8, label="share of the mixture")
     return figure
 
 

@@ -143,13 +143,32 @@ class MixFrames(_EpochDataset):
     def __len__(self) -> int:
         return self.length
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def positions(self, index: int) -> list[int]:
+        """The frame-table positions of item `index`'s clips, the batch's frame first.
+
+        Example:
+            >>> import tempfile
+            >>> from avlab.testing import tiny_store
+            >>> from avlab.train import StoreFrames
+            >>> frames = StoreFrames(tiny_store(tempfile.mkdtemp()).encoding["source"])
+            >>> mixes = MixFrames(frames, num_mix=2, num_stft_frames=8)
+            >>> first, other = mixes.positions(0)
+            >>> first, frames.video_of(first) != frames.video_of(other)
+            (0, True)
+        """
+        return self._draw(index)[1]
+
+    def _draw(self, index: int) -> tuple[np.random.Generator, list[int]]:
+        # The item's generator, after it drew the other clips and their frames.
         rng = self._rng(index)
         first = index % len(self.frames)
         chosen = [self.frames.video_of(first)]
         others = [v for v in self.by_video if v != chosen[0]]
         chosen += [int(v) for v in rng.choice(others, size=self.num_mix - 1, replace=False)]
-        positions = [first] + [int(rng.choice(self.by_video[v])) for v in chosen[1:]]
+        return rng, [first] + [int(rng.choice(self.by_video[v])) for v in chosen[1:]]
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        rng, positions = self._draw(index)
         gains = rng.uniform(*self.volume, size=self.num_mix) if self.augment else np.ones(self.num_mix)
         raws = [self._raw(p, rng) for p in positions]
         return mix_item(raws, [float(g) for g in gains], num_sources=self.num_sources,

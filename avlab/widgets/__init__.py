@@ -2,8 +2,8 @@
 
 `avlab.widgets.render` holds the pure functions (arrays in, RGB arrays, figures or encoded
 bytes out); it never imports ipywidgets, so reports and tests use it headless. The viewers
-(`AttentionViewer`, `MaskViewer`, `SeparationViewer`, `StoreBrowser`) are thin ipywidgets
-containers over those functions, imported on first use.
+(`AttentionViewer`, `CurriculumViewer`, `MaskViewer`, `SeparationViewer`, `StoreBrowser`) are
+thin ipywidgets containers over those functions, imported on first use.
 """
 
 from __future__ import annotations
@@ -13,9 +13,14 @@ from typing import TYPE_CHECKING
 from avlab.widgets.render import (
     attention_overlay,
     contact_sheet,
+    curriculum_iou_figure,
     feature_map_image,
     instance_colors,
+    occlusion_overlay,
     overlay_masks,
+    pixel_energy,
+    pixel_picker_image,
+    pixel_waveform,
     separation_table_html,
     truth_and_prediction,
     waveform_figure,
@@ -23,6 +28,7 @@ from avlab.widgets.render import (
 
 if TYPE_CHECKING:
     from avlab.widgets.attention import AttentionViewer
+    from avlab.widgets.curriculum import CurriculumViewer
     from avlab.widgets.masks import MaskViewer
     from avlab.widgets.separation import SeparationViewer
     from avlab.widgets.store import StoreBrowser
@@ -30,15 +36,21 @@ if TYPE_CHECKING:
 __all__ = [
     # viewers (ipywidgets)
     "AttentionViewer",
+    "CurriculumViewer",
     "MaskViewer",
     "SeparationViewer",
     "StoreBrowser",
     # pure render functions
     "attention_overlay",
     "contact_sheet",
+    "curriculum_iou_figure",
     "feature_map_image",
     "instance_colors",
+    "occlusion_overlay",
     "overlay_masks",
+    "pixel_energy",
+    "pixel_picker_image",
+    "pixel_waveform",
     "separation_table_html",
     "truth_and_prediction",
     "waveform_figure",
@@ -46,6 +58,7 @@ __all__ = [
 
 _LAZY = {
     "AttentionViewer": "avlab.widgets.attention",
+    "CurriculumViewer": "avlab.widgets.curriculum",
     "MaskViewer": "avlab.widgets.masks",
     "SeparationViewer": "avlab.widgets.separation",
     "StoreBrowser": "avlab.widgets.store",

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets
 import numpy as np
 
-from avlab.widgets._viewer import Viewer
+from avlab.widgets._viewer import Viewer, picture
 from avlab.widgets.render import attention_overlay, figure_png, png_bytes, waveform_figure
 
 if TYPE_CHECKING:
@@ -91,9 +91,9 @@ class AttentionViewer(Viewer):
                                           disabled=count == 1)
         self.maps = ipywidgets.Dropdown(options=options, value=options[0], description="map")
         self.opacity = ipywidgets.FloatSlider(value=opacity, min=0.0, max=1.0, step=0.05, description="opacity")
-        self.picture = ipywidgets.Image(format="png")
+        self.picture = picture()
         self.caption = ipywidgets.Label()
-        self.waveform = None if self.audio is None else ipywidgets.Image(format="png")
+        self.waveform = None if self.audio is None else picture(None)
         self._image = np.zeros((0, 0, 3), np.uint8)
         for control in (self.frame, self.maps, self.opacity):
             control.observe(self._changed, names="value")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets
 import numpy as np
 
-from avlab.widgets._viewer import Viewer
+from avlab.widgets._viewer import Viewer, picture
 from avlab.widgets.render import png_bytes, truth_and_prediction
 
 if TYPE_CHECKING:
@@ -87,8 +87,8 @@ class MaskViewer(Viewer):
         self.threshold = threshold
         self.frame = ipywidgets.IntSlider(value=0, min=0, max=max(count - 1, 0), description="frame",
                                           disabled=count <= 1)
-        self.truth_picture = ipywidgets.Image(format="png")
-        self.predicted_picture = ipywidgets.Image(format="png")
+        self.truth_picture = picture()
+        self.predicted_picture = picture()
         self.caption = ipywidgets.Label()
         self._images = (np.zeros((0, 0, 3), np.uint8), np.zeros((0, 0, 3), np.uint8))
         self.frame.observe(self._changed, names="value")

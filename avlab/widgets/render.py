@@ -18,15 +18,22 @@ import numpy as np
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from avlab.backbones import SeparationSTFT
+
 __all__ = [
     "ContactRow",
     "attention_overlay",
     "contact_sheet",
+    "curriculum_iou_figure",
     "feature_map_image",
     "figure_png",
     "instance_colors",
     "mask_outline",
+    "occlusion_overlay",
     "overlay_masks",
+    "pixel_energy",
+    "pixel_picker_image",
+    "pixel_waveform",
     "png_bytes",
     "recipe_html",
     "separation_table_html",
@@ -369,6 +376,101 @@ def separation_table_html(labels: Sequence[str], sdr: np.ndarray, sir: np.ndarra
     return "<table>" + "".join(rows) + "</table>"
 
 
+def pixel_energy(pixel_masks: np.ndarray, mixture: np.ndarray) -> np.ndarray:
+    """How much of the mixture each pixel's sound keeps: ``sum(mask * |X|) / sum(|X|)``.
+
+    PixelPlayer's picture of where a frame sounds: a pixel whose mask keeps most of the
+    mixture's magnitude is where the model hears the sound.
+
+    Args:
+        pixel_masks: (..., h, w, F, T) mask values in [0, 1] (`SeparationExample.pixel_masks`).
+        mixture: (F, T) the mixture's magnitude.
+
+    Returns:
+        (..., h, w) float64 in [0, 1] (zeros for a silent mixture).
+
+    Example:
+        >>> masks = np.zeros((1, 2, 2, 3)); masks[0, 1] = 1.0  # pixel (0, 1) keeps everything
+        >>> pixel_energy(masks, np.ones((2, 3))).tolist()
+        [[0.0, 1.0]]
+    """
+    weights = np.asarray(mixture, np.float64)
+    total = weights.sum()
+    if total <= 0:
+        return np.zeros(np.shape(pixel_masks)[:-2])
+    return np.einsum("...ft,ft->...", np.asarray(pixel_masks, np.float64), weights) / total
+
+
+def pixel_picker_image(frame: np.ndarray, energy: np.ndarray, *, selected: tuple[int, int] | None = None,
+                       scale: int = 1, opacity: float = 0.5) -> np.ndarray:
+    """A frame to click on: the pixels' energies over it and the selected grid cell outlined.
+
+    The energy map (h, w) is drawn by `attention_overlay`, the image is enlarged `scale`
+    times (nearest), and the selected cell of the h x w grid gets a white outline.
+
+    Args:
+        frame: (H, W, 3) uint8.
+        energy: (h, w) values in [0, 1] (`pixel_energy`).
+        selected: (row, column) of the cell to outline, or None.
+        scale: Integer enlargement.
+        opacity: Weight of the energy colours.
+
+    Returns:
+        (H * scale, W * scale, 3) uint8.
+
+    Example:
+        >>> frame = np.full((4, 4, 3), 100, np.uint8)
+        >>> image = pixel_picker_image(frame, np.zeros((2, 2)), selected=(1, 0), scale=2, opacity=0.0)
+        >>> image.shape, image[4, 0].tolist(), image[0, 0].tolist()
+        ((8, 8, 3), [255, 255, 255], [100, 100, 100])
+    """
+    image = attention_overlay(frame, energy, opacity=opacity)
+    if scale > 1:
+        image = np.repeat(np.repeat(image, scale, axis=0), scale, axis=1)
+    if selected is not None:
+        rows, cols = np.shape(energy)
+        height, width = image.shape[:2]
+        top, bottom = selected[0] * height // rows, (selected[0] + 1) * height // rows - 1
+        left, right = selected[1] * width // cols, (selected[1] + 1) * width // cols - 1
+        image[[top, bottom], left:right + 1] = 255
+        image[top:bottom + 1, [left, right]] = 255
+    return image
+
+
+def pixel_waveform(mask: np.ndarray, mixture_stft: np.ndarray, *, threshold: float | None = 0.5,
+                   stft: SeparationSTFT | None = None) -> np.ndarray:
+    """The sound of one pixel: its mask on the mixture's STFT, inverted (PixelPlayer's protocol).
+
+    As `avlab.models.separate_waveforms`: binary at `threshold` (None: the soft mask), the
+    mixture's phase, the inverse of the separation STFT (`avlab.backbones.SeparationSTFT`),
+    clipped to [-1, 1].
+
+    Args:
+        mask: (F, T) the pixel's mask probabilities on the STFT's bins.
+        mixture_stft: (F, T) complex.
+        threshold: Binary threshold, or None.
+        stft: The STFT `mixture_stft` was computed with (default `SeparationSTFT()`).
+
+    Returns:
+        ((T - 1) * hop,) float32 samples.
+
+    Example:
+        >>> from avlab.backbones import SeparationSTFT
+        >>> stft = SeparationSTFT()
+        >>> mixture = stft(np.sin(np.arange(2048) / 3.0).astype(np.float32) * 0.5)
+        >>> wave = pixel_waveform(np.ones(mixture.shape), mixture)
+        >>> wave.shape, bool(np.allclose(wave, stft.inverse(mixture, wave.shape[0]), atol=1e-6))
+        ((2048,), True)
+    """
+    from avlab.models import waveforms
+
+    keep = np.asarray(mask, np.float32)
+    if threshold is not None:
+        keep = (keep > threshold).astype(np.float32)
+    spectrogram = np.asarray(mixture_stft) * keep
+    return np.clip(waveforms(spectrogram[None], stft=stft)[0], -1.0, 1.0)
+
+
 def png_bytes(image: np.ndarray) -> bytes:
     """PNG encoding of an (H, W, 3) uint8 image (lossless: decoding gives the array back).
 
@@ -452,3 +554,93 @@ def recipe_html(recipe: dict[str, Any]) -> str:
         '<pre>{\\n  &quot;visual&quot;: {\\n    &quot;backbone&quot;: &quot;debug&quot;\\n  }\\n}</pre>'
     """
     return "<pre>" + html.escape(json.dumps(recipe, indent=2, sort_keys=True, default=str)) + "</pre>"
+
+
+# The hide-and-detect curriculum (`avlab.widgets.CurriculumViewer`).
+
+HIDDEN_OUTLINE = np.array([255, 0, 0], np.uint8)  # red, as notebook 05 outlines hidden regions
+
+
+def occlusion_overlay(frame: np.ndarray, hidden: np.ndarray, predicted: np.ndarray, truth: np.ndarray, *,
+                      threshold: float = 0.5, darken: float = 0.6, alpha: float = 0.45) -> np.ndarray:
+    """One frame under hide-and-detect's occlusion: the hidden region, the mask predicted then, the truth.
+
+    The hidden region is darkened (its pixels scaled by ``1 - darken``), the prediction is
+    tinted with ``instance_colors(2)[1]`` (the colour of `truth_and_prediction`'s prediction),
+    then the hidden region is outlined in red (`HIDDEN_OUTLINE`) and the truth in white, the
+    truth's outline drawn last.
+
+    Args:
+        frame: (H, W, 3) uint8.
+        hidden: (H, W) bool, the hidden region at the frame's size.
+        predicted: (H, W) probabilities (foreground above `threshold`) or bool.
+        truth: (H, W) binary ground truth.
+        threshold: Probability above which a pixel is predicted foreground.
+        darken: Fraction of brightness the hidden pixels lose, 0 (none) to 1 (black).
+        alpha: Opacity of the prediction's tint.
+
+    Returns:
+        (H, W, 3) uint8.
+
+    Example:
+        >>> frame = np.full((6, 6, 3), 100, np.uint8)
+        >>> hidden = np.zeros((6, 6), bool); hidden[:3, :3] = True
+        >>> out = occlusion_overlay(frame, hidden, np.zeros((6, 6)), np.zeros((6, 6), bool), darken=0.5)
+        >>> out[1, 1].tolist(), out[0, 0].tolist(), out[5, 5].tolist()
+        ([50, 50, 50], [255, 0, 0], [100, 100, 100])
+    """
+    image = np.asarray(frame)
+    gone = np.asarray(hidden).astype(bool)
+    gt = np.asarray(truth).astype(bool)
+    values = np.asarray(predicted)
+    mask = values.astype(bool) if values.dtype == bool else values > threshold
+    if image.ndim != 3 or image.shape[-1] != 3 or not gone.shape == mask.shape == gt.shape == image.shape[:2]:
+        raise ValueError(f"expected a frame (H, W, 3) with hidden, predicted and truth (H, W), got {image.shape}, "
+                         f"{gone.shape}, {mask.shape} and {gt.shape}")
+    if not 0.0 <= darken <= 1.0:
+        raise ValueError(f"darken must lie in [0, 1], got {darken}")
+    dimmed = image.astype(np.float64)
+    dimmed[gone] *= 1.0 - darken
+    out = overlay_masks(dimmed.round().astype(np.uint8), mask[None], colors=instance_colors(2)[1][None], alpha=alpha)
+    out[mask_outline(gone)] = HIDDEN_OUTLINE
+    out[mask_outline(gt)] = 255
+    return out
+
+
+def curriculum_iou_figure(epochs: Sequence[int] | np.ndarray, occluded: np.ndarray, unoccluded: float, *,
+                          current: int | None = None) -> Figure:
+    """IoU under the curriculum's occlusion against the epoch, with the unoccluded IoU as a dashed line.
+
+    Args:
+        epochs: (E,) the epochs.
+        occluded: (E,) IoU of the prediction under each epoch's occlusion.
+        unoccluded: IoU of the prediction on the intact features.
+        current: Index (into `epochs`) of the epoch to mark in red, or None.
+
+    Returns:
+        A small matplotlib Figure (not attached to any display); its axis' lines are the
+        occluded IoUs, the unoccluded line, then the marker of `current`.
+
+    Example:
+        >>> figure = curriculum_iou_figure([0, 5, 10], np.array([0.2, 0.4, 0.6]), 0.8, current=1)
+        >>> [float(line.get_ydata()[0]) for line in figure.axes[0].lines]
+        [0.2, 0.8, 0.4]
+    """
+    from matplotlib.figure import Figure
+
+    xs = np.asarray(epochs, np.float64)
+    ys = np.asarray(occluded, np.float64)
+    if xs.ndim != 1 or ys.shape != xs.shape:
+        raise ValueError(f"expected epochs and occluded IoUs (E,), got shapes {xs.shape} and {ys.shape}")
+    figure = Figure(figsize=(3.2, 1.5), dpi=80, layout="constrained")
+    axis = figure.add_subplot()
+    axis.plot(xs, ys, marker="o", markersize=3, linewidth=1.0, color="0.3", label="occluded")
+    axis.axhline(float(unoccluded), color="0.5", linestyle="--", linewidth=0.8, label="unoccluded")
+    if current is not None:
+        axis.plot([xs[current]], [ys[current]], marker="o", markersize=6, color="red", linestyle="none")
+    axis.set_ylim(-0.02, 1.02)
+    axis.set_xlabel("epoch", fontsize=7)
+    axis.set_ylabel("IoU", fontsize=7)
+    axis.tick_params(labelsize=6)
+    axis.legend(fontsize=6, loc="lower right", framealpha=0.7)
+    return figure

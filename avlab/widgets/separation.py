@@ -1,4 +1,5 @@
-"""`SeparationViewer`: listen to a mixture and its separated sources, see their spectrograms and scores.
+"""`SeparationViewer`: listen to a mixture and its separated sources, see their spectrograms and scores,
+and click a pixel of a source's frame to hear that pixel's sound.
 
 Example:
     >>> from avlab.testing.examples import synthetic_separation_example
@@ -17,8 +18,17 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets
 import numpy as np
 
-from avlab.widgets._viewer import Viewer
-from avlab.widgets.render import figure_png, separation_table_html, wav_bytes
+from avlab.backbones import SeparationSTFT
+from avlab.widgets._viewer import Viewer, picture
+from avlab.widgets.render import (
+    figure_png,
+    pixel_energy,
+    pixel_picker_image,
+    pixel_waveform,
+    png_bytes,
+    separation_table_html,
+    wav_bytes,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -37,6 +47,14 @@ class SeparationViewer(Viewer):
     lists every source's scores, the selected one in bold. Players hold 32-bit float WAV
     files (`avlab.widgets.render.wav_bytes`).
 
+    Pixel-wise sound (PixelPlayer's demo), when the example has ``pixel_masks``
+    (`separation_examples` with a `source` dataset): each source's frame is shown with the
+    share of the mixture each pixel's sound keeps (`avlab.widgets.render.pixel_energy`);
+    clicking a pixel (an `ipyevents.Event` on the picture) selects its cell of the feature
+    grid, outlines it and loads its sound, the mixture under that pixel's binary mask
+    (`avlab.widgets.render.pixel_waveform`), into the pixel player. `select_pixel` does the
+    same from code. The loudest pixel of the first frame is selected at the start.
+
     Args:
         example: One separated mixture (`avlab.report.separation_examples`).
 
@@ -53,12 +71,23 @@ class SeparationViewer(Viewer):
         reference_player: Audio widget of the selected source, true.
         spectrogram: Image widget of the spectrograms.
         table: HTML widget of the scores.
+        pictures: Image widgets of the sources' frames to click (empty without pixel masks).
+        clicks: The `ipyevents.Event` of each picture.
+        pixel_player: Audio widget of the selected pixel's sound (None without pixel masks).
+        pixel_caption: Label of the selected pixel (None without pixel masks).
+        pixel: (frame, row, column) of the selected pixel on the feature grid, or None.
 
     Example:
         >>> from avlab.testing.examples import synthetic_separation_example
         >>> viewer = SeparationViewer(synthetic_separation_example(2))
         >>> len(viewer.figure().axes)  # mixture, true and separated, colour bar
         4
+        >>> viewer = SeparationViewer(synthetic_separation_example(2, pixels=True))
+        >>> viewer.pixel  # source 1's object, the loudest pixel of its frame
+        (0, 0, 0)
+        >>> viewer.select_pixel(1, 1, 1)
+        >>> viewer.pixel_caption.value
+        "source 2's frame, pixel (1, 1): keeps 55 % of the mixture"
     """
 
     def __init__(self, example: SeparationExample) -> None:
@@ -73,19 +102,95 @@ class SeparationViewer(Viewer):
                                                autoplay=False, loop=False)
         self.estimate_player = ipywidgets.Audio(format="wav", autoplay=False, loop=False)
         self.reference_player = ipywidgets.Audio(format="wav", autoplay=False, loop=False)
-        self.spectrogram = ipywidgets.Image(format="png")
+        self.spectrogram = picture(None)
         self.table = ipywidgets.HTML()
         self.source.observe(self._changed, names="value")
         title = "" if example.scored else " (not scored: validation skips this mixture)"
-        self.widget = ipywidgets.VBox([
+        children: list[ipywidgets.Widget] = [
             ipywidgets.HBox([ipywidgets.Label("mixture" + title), self.mixture_player]),
             self.source,
             ipywidgets.HBox([ipywidgets.Label("separated"), self.estimate_player,
                              ipywidgets.Label("true"), self.reference_player]),
             self.table,
             self.spectrogram,
-        ])
+        ]
+        self.pictures: list[ipywidgets.Image] = []
+        self.clicks: list[Any] = []
+        self.pixel_player: ipywidgets.Audio | None = None
+        self.pixel_caption: ipywidgets.Label | None = None
+        self.pixel: tuple[int, int, int] | None = None
+        if example.pixel_masks is not None and example.frames is not None and example.mixture_stft is not None:
+            children.append(self._pixel_section())
+        self.widget = ipywidgets.VBox(children)
         self.render()
+
+    def _pixel_section(self) -> ipywidgets.Widget:
+        from ipyevents import Event
+
+        example = self.example
+        assert example.pixel_masks is not None and example.frames is not None and example.mixture_stft is not None
+        bins = example.mixture_stft.shape[0]
+        self._stft = SeparationSTFT(sample_rate=int(example.sample_rate), n_fft=2 * (bins - 1),
+                                    hop_length=int(example.hop_length))
+        self.energy = pixel_energy(example.pixel_masks, np.abs(example.mixture_stft))  # (K, h, w)
+        self._scale = max(1, 256 // max(example.frames.shape[1:3]))  # about 256 pixels across
+        self.pixel_player = ipywidgets.Audio(format="wav", autoplay=False, loop=False)
+        self.pixel_caption = ipywidgets.Label()
+        columns = []
+        for k, label in enumerate(self.labels):
+            image = picture(None)  # enlarged by pixel_picker_image already
+            click = Event(source=image, watched_events=["click"])
+            click.on_dom_event(lambda event, k=k: self._clicked(k, event))
+            self.pictures.append(image)
+            self.clicks.append(click)
+            columns.append(ipywidgets.VBox([ipywidgets.Label(f"{label}'s frame"), image]))
+        first = np.unravel_index(int(np.argmax(self.energy[0])), self.energy.shape[1:])
+        self.select_pixel(0, int(first[0]), int(first[1]))
+        return ipywidgets.VBox([
+            ipywidgets.HTML("<b>Pixel-wise sound</b>: click a pixel to hear it (brighter: its sound keeps more "
+                            "of the mixture)"),
+            ipywidgets.HBox(columns),
+            ipywidgets.HBox([self.pixel_caption, self.pixel_player]),
+        ])
+
+    def select_pixel(self, frame: int, row: int, column: int) -> None:
+        """Select cell (`row`, `column`) of source `frame`'s feature grid: outline it and load its sound.
+
+        Raises:
+            ValueError: The example has no pixel masks, or the cell is off the grid.
+        """
+        example = self.example
+        if example.pixel_masks is None or example.mixture_stft is None or self.pixel_player is None:
+            raise ValueError("this example has no pixel masks: make it with separation_examples(..., source=...)")
+        k, h, w = example.pixel_masks.shape[:3]
+        if not (0 <= frame < k and 0 <= row < h and 0 <= column < w):
+            raise ValueError(f"pixel ({frame}, {row}, {column}) is off the grid of {k} frames of {h} x {w}")
+        previous = self.pixel
+        self.pixel = (frame, row, column)
+        wave = pixel_waveform(example.pixel_masks[frame, row, column], example.mixture_stft, stft=self._stft)
+        self.pixel_player.value = wav_bytes(wave, int(example.sample_rate))
+        assert self.pixel_caption is not None
+        share = float(self.energy[frame, row, column])
+        self.pixel_caption.value = (f"{self.labels[frame]}'s frame, pixel ({row}, {column}): "
+                                    f"keeps {100 * share:.0f} % of the mixture")
+        stale = range(k) if previous is None else {previous[0], frame}  # only outlines move
+        for view in stale:
+            self.pictures[view].value = png_bytes(self.picture(view, (row, column) if view == frame else None))
+
+    def picture(self, frame: int, selected: tuple[int, int] | None = None) -> np.ndarray:
+        """Source `frame`'s frame with its pixels' energies, enlarged, `selected` cell outlined: (H', W', 3) uint8."""
+        assert self.example.frames is not None
+        return pixel_picker_image(self.example.frames[frame], self.energy[frame], selected=selected,
+                                  scale=self._scale)
+
+    def _clicked(self, frame: int, event: dict[str, Any]) -> None:
+        # ipyevents gives an Image's click in the PNG's own pixels (dataX, dataY).
+        assert self.example.pixel_masks is not None and self.example.frames is not None
+        h, w = self.example.pixel_masks.shape[1:3]
+        height, width = (s * self._scale for s in self.example.frames.shape[1:3])
+        row = min(h - 1, max(0, int(float(event["dataY"]) * h // height)))
+        column = min(w - 1, max(0, int(float(event["dataX"]) * w // width)))
+        self.select_pixel(frame, row, column)
 
     @property
     def selected(self) -> int:

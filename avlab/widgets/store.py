@@ -8,7 +8,7 @@ from typing import Any
 import ipywidgets
 import numpy as np
 
-from avlab.widgets._viewer import Viewer
+from avlab.widgets._viewer import Viewer, picture
 from avlab.widgets.render import feature_map_image, png_bytes, recipe_html
 
 __all__ = ["StoreBrowser"]
@@ -75,7 +75,7 @@ class StoreBrowser(Viewer):
         self.view = ipywidgets.Dropdown(options=views, value=views[0], description="view",
                                         disabled=len(views) == 1)
         self.frame = ipywidgets.IntSlider(value=0, min=0, max=0, description="frame")
-        self.picture = ipywidgets.Image(format="png")
+        self.picture = picture(None)  # enlarged to display_size already
         self.caption = ipywidgets.Label()
         counts = {s: int((statuses == s).sum())
                   for s in (schema.STATUS_DONE, schema.STATUS_FAILED, schema.STATUS_PENDING)}

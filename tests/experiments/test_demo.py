@@ -37,7 +37,7 @@ def test_every_system_is_trained_and_scored(demo: DemoResult) -> None:
 def test_the_report_shows_every_figure(demo: DemoResult) -> None:
     text = demo.files["report"].read_text()
     roles = [r for r in demo.files if r not in ("report", "html", "metrics_csv", "metrics_json", "summary")]
-    assert {"attention", "masks_avisnet", "masks_visual_only", "separation_0", "loss_curves",
+    assert {"attention", "masks_avisnet", "masks_visual_only", "separation_0", "pixels_0", "loss_curves",
             "contact_sheet"} <= set(roles)
     for role in roles:
         assert f"]({demo.files[role].name})" in text

@@ -176,6 +176,31 @@ def test_separation_examples_are_validations_mixtures_scored_by_bss_eval(run: An
     assert figures["sdr"] == pytest.approx(np.mean([e.sdr.mean() for e in examples]))
 
 
+def test_separation_examples_with_frames_hold_each_pixels_sound(run: Any, mix_store: Any, solo_store: Path,
+                                                                 synth_root: Path) -> None:
+    solo = load_synth(synth_root, split="val", solo=True)
+    examples = separation_examples(mix_store, solo_store, run.system, num=2, source=solo)
+    backbone = visual_bundle("debug").load()
+    for example in examples:
+        k, f, t = example.estimates.shape
+        assert example.frames is not None and example.frames.shape == (k, 64, 64, 3)
+        assert example.pixel_masks is not None and example.pixel_masks.shape == (k, 2, 2, f, t)  # C5 is 2 x 2
+        assert example.pixel_masks.dtype == np.float16
+        assert ((0 <= example.pixel_masks) & (example.pixel_masks <= 1)).all()
+        assert example.mixture_stft is not None
+        np.testing.assert_allclose(np.abs(example.mixture_stft), example.mixture, rtol=1e-6)
+        # Each source's frame is a frame of that source's solo clip: its class is the source's label.
+        with torch.no_grad():
+            c5 = backbone(torch.from_numpy(example.frames).permute(0, 3, 1, 2).float() / 255)["c5"]
+        stored = open_store(solo_store)
+        for source in range(k):
+            clips = [r.video_id for r in solo if r.category == example.labels[source]]
+            found = [stored["visual_c5"].sel(video=v).isel(view=0).values.astype(np.float32) for v in clips]
+            assert any(np.abs(frames - c5[source].numpy()).max(axis=(1, 2, 3)).min() < 2e-2 for frames in found)
+    # Without the raw dataset there are no frames to click.
+    assert separation_examples(mix_store, solo_store, run.system, num=1)[0].pixel_masks is None
+
+
 def test_separation_examples_refuse_systems_that_do_not_separate(mix_store: Any, solo_store: Path,
                                                                  synth_root: Path) -> None:
     silent = create_system("avisnet", channels=(8, 16, 32), separation=False, **system_preset("avisnet", "tiny"))

@@ -4,11 +4,13 @@ import io
 from dataclasses import replace
 
 import numpy as np
+import pytest
 import soundfile
 
+from avlab.backbones import SeparationSTFT
 from avlab.testing.examples import synthetic_separation_example
 from avlab.widgets import SeparationViewer
-from avlab.widgets.render import separation_table_html
+from avlab.widgets.render import pixel_energy, pixel_picker_image, separation_table_html
 
 
 def decoded(wav: bytes) -> tuple[np.ndarray, int]:
@@ -52,3 +54,64 @@ def test_repeated_labels_stay_selectable() -> None:
     viewer.source.value = "2: violin"
     assert viewer.selected == 1
     assert np.array_equal(decoded(viewer.estimate_player.value)[0], example.estimate_waveforms[1])
+
+
+def decoded_png(png: bytes) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def test_clicking_a_pixel_plays_the_mixture_under_that_pixels_mask() -> None:
+    example = synthetic_separation_example(2, pixels=True, size=16, grid=4)
+    viewer = SeparationViewer(example)
+    assert len(viewer.pictures) == len(viewer.clicks) == 2
+    assert viewer.pixel == (0, 0, 0)  # the loudest pixel of the first frame: source 1's square
+    assert viewer.pixel_player is not None and viewer.pixel_caption is not None
+    # The pictures are enlarged to about 256 pixels; a click arrives in the PNG's pixels.
+    assert decoded_png(viewer.pictures[1].value).shape == (256, 256, 3)
+    viewer._clicked(1, {"type": "click", "dataX": 100.0, "dataY": 90.0})  # cell (1, 1): source 2's square
+    assert viewer.pixel == (1, 1, 1)
+    played, rate = decoded(viewer.pixel_player.value)
+    assert rate == example.sample_rate
+    stft = SeparationSTFT(sample_rate=example.sample_rate, n_fft=64, hop_length=example.hop_length)
+    assert example.mixture_stft is not None and example.pixel_masks is not None
+    expected = stft.inverse(example.mixture_stft * (example.pixel_masks[1, 1, 1] > 0.5), len(played))
+    np.testing.assert_allclose(played, np.clip(expected, -1, 1), atol=1e-6)
+    # That pixel keeps the bins where source 2 is loudest: what it plays is mostly source 2.
+    reference = example.reference_waveforms
+    n = min(len(played), reference.shape[1])
+    correlation = [abs(np.corrcoef(played[:n], reference[k, :n])[0, 1]) for k in range(2)]
+    assert correlation[1] > 0.5 > correlation[0]
+    assert viewer.pixel_caption.value.startswith("source 2's frame, pixel (1, 1): keeps ")
+
+
+def test_the_selected_pixel_is_outlined_on_its_frame_only() -> None:
+    example = synthetic_separation_example(2, pixels=True)
+    viewer = SeparationViewer(example)
+    viewer.select_pixel(1, 2, 3)
+    energy = pixel_energy(example.pixel_masks, np.abs(example.mixture_stft))
+    assert np.array_equal(decoded_png(viewer.pictures[1].value),
+                          pixel_picker_image(example.frames[1], energy[1], selected=(2, 3), scale=16))
+    assert np.array_equal(decoded_png(viewer.pictures[0].value),
+                          pixel_picker_image(example.frames[0], energy[0], selected=None, scale=16))
+    silent, _ = decoded(viewer.pixel_player.value)  # a background pixel keeps nothing
+    assert not silent.any()
+    with pytest.raises(ValueError, match="off the grid"):
+        viewer.select_pixel(0, 4, 0)
+
+
+def test_pixel_energy_is_where_the_frame_sounds() -> None:
+    example = synthetic_separation_example(3, pixels=True)
+    energy = pixel_energy(example.pixel_masks, np.abs(example.mixture_stft))  # (K, h, w)
+    for k in range(3):
+        assert np.unravel_index(int(np.argmax(energy[k])), energy.shape[1:]) == (k, k)
+    assert energy[:, 0, 3].sum() == 0
+    assert 0.99 < sum(energy[k, k, k] for k in range(3)) <= 1.0 + 1e-6  # the squares share the bins out
+
+
+def test_examples_without_pixel_masks_have_no_pixel_section() -> None:
+    viewer = SeparationViewer(synthetic_separation_example(2))
+    assert viewer.pictures == [] and viewer.pixel_player is None and viewer.pixel is None
+    with pytest.raises(ValueError, match="no pixel masks"):
+        viewer.select_pixel(0, 0, 0)
