@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.avlab-installed
 
-.PHONY: env demo ablate test lint typecheck bench clean
+.PHONY: env demo ablate test browser lint typecheck bench clean
 
 env: $(STAMP)
 
@@ -29,8 +29,26 @@ ablate: $(STAMP)
 	$(VENV)/bin/avlab ablate --preset seeds
 
 # Unit tests, the doctests in avlab/, and the notebooks executed top to bottom (nbmake).
-test: $(STAMP)
+# tests/browser/ runs a notebook in JupyterLab in headless Chromium, hence `browser` first.
+test: $(STAMP) browser
 	$(PY) -m pytest -q --nbmake tests avlab notebooks
+
+# The browser test drives Debian's chromium (/usr/bin/chromium, or $AVLAB_CHROMIUM) through
+# Playwright: pip's playwright from the dev extra, with the system executable, since
+# Playwright's own browser download is not used. Installed here when missing, which needs
+# root; anyone else is told what to install. fonts-liberation (a Recommends) keeps the
+# screenshots legible.
+AVLAB_CHROMIUM ?= /usr/bin/chromium
+
+browser:
+	@if [ -x "$(AVLAB_CHROMIUM)" ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium fonts-liberation; \
+	else \
+		echo "The browser test needs Chromium at $(AVLAB_CHROMIUM): run 'sudo apt-get install chromium'" \
+		     "(Debian), or set AVLAB_CHROMIUM to a Chromium executable." >&2; \
+		exit 1; \
+	fi
 
 # Throughput figures against their baselines, written to benchmarks/results/ (not part of test).
 bench: $(STAMP)
