@@ -22,7 +22,7 @@ from avlab.store import schema
 from avlab.store.groups import array, avlab_attrs, read
 from avlab.store.shards import ShardedArrayReader, direct_reader
 
-__all__ = ["ClipDataset", "FramePairDataset", "StoreReader"]
+__all__ = ["ClipDataset", "FramePairDataset", "StoreReader", "to_tensor"]
 
 # Per-frame arrays a clip can carry, and the per-video ones that come whole.
 FRAME_ARRAYS = (schema.LOGMEL, schema.MASK, schema.INSTANCE_MASK, schema.ANNOTATED, schema.SOUNDING,
@@ -244,13 +244,36 @@ class ClipDataset(torch.utils.data.Dataset):
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         if array.dtype.kind == "f" and array.dtype != np.float64 and self.dtype.is_floating_point:
-            # numpy converts float16 in one thread with SIMD; torch's `.to` wakes its thread
-            # pool, which costs more than the conversion for clip-sized arrays on busy machines.
-            target = {torch.float32: np.float32, torch.float16: np.float16, torch.float64: np.float64}.get(self.dtype)
-            if target is not None:
-                return torch.from_numpy(array.astype(target, copy=False))
-            return torch.from_numpy(np.ascontiguousarray(array)).to(self.dtype)
+            return to_tensor(array, self.dtype)
         return torch.from_numpy(np.ascontiguousarray(array))
+
+
+# torch runs an element-wise copy on its thread pool above this many elements (at::internal::GRAIN_SIZE).
+_GRAIN = 32768
+
+
+def to_tensor(array: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """A numpy array as a new torch tensor of `dtype`, converted in slices of one thread's size.
+
+    float16 -> float32 is the reader's hot spot. numpy converts half floats element by element
+    (1.1-1.5 ms for an 8-frame C3 clip of 262k values here); torch's vectorised copy takes
+    0.09 ms on one thread, but one call on the whole clip wakes its thread pool, which cost 12
+    ms on a busy 2-core machine. Slices below torch's grain size run inline: 0.27 ms.
+
+    Example:
+        >>> half = np.random.default_rng(0).standard_normal((7, 10000)).astype(np.float16)
+        >>> out = to_tensor(half)
+        >>> out.dtype, torch.equal(out, torch.from_numpy(half.astype(np.float32)))
+        (torch.float32, True)
+    """
+    source = torch.from_numpy(np.ascontiguousarray(array))
+    if source.dtype == dtype:
+        return source
+    out = torch.empty(source.shape, dtype=dtype)
+    flat_source, flat_out = source.reshape(-1), out.reshape(-1)
+    for start in range(0, flat_source.numel(), _GRAIN):
+        flat_out[start:start + _GRAIN].copy_(flat_source[start:start + _GRAIN])
+    return out
 
 
 class FramePairDataset(torch.utils.data.Dataset):

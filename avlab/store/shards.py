@@ -163,20 +163,26 @@ class ShardedArrayReader:
                 if present.any():
                     lo = int(entries[present, 0].min())
                     hi = int((entries[present, 0] + entries[present, 1]).max())
-                    span = os.pread(self._descriptor(file), hi - lo, lo)
                     here = position - start
                     if not layout.zstd and present.all() and hi - lo == len(entries) * item_bytes \
-                            and np.all(np.diff(entries[:, 0].astype(np.int64)) == item_bytes):
-                        # Uncompressed and contiguous: one view of the whole run, no per-chunk work.
-                        out[here : here + len(entries)] = np.frombuffer(span, dtype=dtype).reshape(len(entries), *item_shape)
+                            and np.all(np.diff(entries[:, 0].astype(np.int64)) == item_bytes) \
+                            and dtype == layout.dtype:
+                        # Uncompressed and contiguous: the run is read straight into `out`.
+                        target = memoryview(out[here : here + len(entries)].reshape(-1).view(np.uint8))
+                        if os.preadv(self._descriptor(file), [target], lo) != hi - lo:
+                            raise OSError(f"{file}: shard shorter than its index says")
                         filled[here : here + len(entries)] = True
                     else:
+                        span = os.pread(self._descriptor(file), hi - lo, lo)
                         for k, (offset, length) in enumerate(entries):
                             if offset == _EMPTY:
                                 continue
                             blob = span[int(offset) - lo : int(offset) - lo + int(length)]
-                            data = self._zstd.decode(blob) if layout.zstd else blob
-                            out[here + k] = np.frombuffer(data, dtype=dtype).reshape(item_shape)
+                            if layout.zstd and dtype == layout.dtype:
+                                self._zstd.decode(blob, out=out[here + k])  # straight into `out`
+                            else:
+                                data = self._zstd.decode(blob) if layout.zstd else blob
+                                out[here + k] = np.frombuffer(data, dtype=dtype).reshape(item_shape)
                             filled[here + k] = True
             position = shard * per_shard + last
         if not filled.all():
