@@ -28,7 +28,7 @@ from avlab.datasets.masks import Masks
 from avlab.errors import DatasetError, MediaError
 from avlab.media import probe
 
-__all__ = ["YOUTUBE_VIS_FPS", "YtvisMasks", "load_youtube_vis", "decode_segmentation"]
+__all__ = ["YOUTUBE_VIS_FPS", "YtvisMasks", "decode_segmentation", "load_youtube_vis", "segmentation_rle"]
 
 #: Frame rate of the source videos: YouTube-VIS names each frame by its index at this rate.
 YOUTUBE_VIS_FPS = 30.0
@@ -212,6 +212,39 @@ def decode_segmentation(
                [0, 1, 1, 0],
                [0, 0, 0, 0]], dtype=uint8)
     """
+    rle = segmentation_rle(segmentation, height, width, path=path, where=where)
+    try:
+        return _decode_rle(rle)
+    except (ValueError, TypeError) as error:
+        raise DatasetError(path, f"{where}: cannot decode RLE ({error})") from error
+
+
+def segmentation_rle(
+    segmentation: Mapping[str, Any] | Sequence[Sequence[float]],
+    height: int,
+    width: int,
+    *,
+    path: str | os.PathLike[str] = "<segmentation>",
+    where: str = "segmentation",
+) -> dict[str, Any]:
+    """One COCO-style segmentation as pycocotools' compressed RLE, without decoding it to pixels.
+
+    The forms of `decode_segmentation`, checked the same way (a compressed RLE's string is
+    taken as it is, as pycocotools and the official APIs take it). Scoring works on RLEs: a
+    decoded 360 x 640 frame costs far more than the RLE arithmetic itself.
+
+    Returns:
+        ``{"size": [height, width], "counts": bytes}``.
+
+    Raises:
+        DatasetError: As `decode_segmentation`.
+
+    Example:
+        >>> from pycocotools import mask
+        >>> rle = segmentation_rle({"size": [3, 4], "counts": [4, 1, 2, 1, 4]}, 3, 4)
+        >>> int(mask.area(rle)), rle["size"]
+        (2, [3, 4])
+    """
     from pycocotools import mask as coco
 
     if isinstance(segmentation, Mapping):
@@ -222,25 +255,24 @@ def decode_segmentation(
             raise DatasetError(path, f"{where}: RLE size {size} differs from the video's {[height, width]}")
         counts = segmentation["counts"]
         if isinstance(counts, list):
-            if sum(int(c) for c in counts) != height * width:
+            try:
+                runs = np.asarray(counts, dtype=np.int64)
+            except (TypeError, ValueError, OverflowError):
+                raise DatasetError(path, f"{where}: uncompressed RLE counts must be integers") from None
+            if runs.ndim != 1 or int(runs.sum()) != height * width:
                 raise DatasetError(path, f"{where}: uncompressed RLE counts do not add up to {height} x {width}")
-            rle = coco.frPyObjects({"size": size, "counts": [int(c) for c in counts]}, height, width)
-        elif isinstance(counts, str | bytes):
-            rle = {"size": size, "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
-        else:
-            raise DatasetError(path, f"{where}: RLE 'counts' must be a string or a list of ints")
-        try:
-            return _decode_rle(rle)
-        except (ValueError, TypeError) as error:
-            raise DatasetError(path, f"{where}: cannot decode RLE ({error})") from error
+            return dict(coco.frPyObjects({"size": size, "counts": runs.tolist()}, height, width))
+        if isinstance(counts, str | bytes):
+            return {"size": size, "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+        raise DatasetError(path, f"{where}: RLE 'counts' must be a string or a list of ints")
     if not isinstance(segmentation, list) or not all(isinstance(p, list) for p in segmentation):
         raise DatasetError(path, f"{where}: a segmentation must be an RLE dict, a list of polygons, or null")
     polygons = [[float(x) for x in p] for p in segmentation]
     if any(len(p) < 6 or len(p) % 2 for p in polygons):
         raise DatasetError(path, f"{where}: each polygon needs an even number (>= 6) of coordinates")
     if not polygons:
-        return np.zeros((height, width), np.uint8)
-    return _decode_rle(coco.merge(coco.frPyObjects(polygons, height, width)))
+        return dict(coco.encode(np.zeros((height, width), np.uint8, order="F")))
+    return dict(coco.merge(coco.frPyObjects(polygons, height, width)))
 
 
 def _decode_rle(rle: Mapping[str, Any]) -> np.ndarray:

@@ -3,12 +3,16 @@
 The official YouTube-VIS API (``ytvoseval``) is COCO's evaluation with one change: the IoU of
 two tracks is the sum over frames of their intersections over the sum of their unions (a frame
 where a track is absent counts as an empty mask), and a track's area is the mean of its
-non-empty per-frame areas. Stacking each track's frames vertically into one tall mask per
-video makes COCO's mask IoU exactly that ratio, so stock ``pycocotools`` COCOeval reproduces
-the official numbers, given the YouTube-VIS area ranges (small < 128^2 <= medium < 256^2 <=
-large) and the mean areas. One method differs from stock: crowd tracks (``iscrowd`` 1, which
-both APIs ignore) are scored by plain IoU as the YouTube-VIS API does, not by COCO's
-intersection over the detection's area.
+non-empty per-frame areas. Stock ``pycocotools`` COCOeval reproduces the official numbers with
+its IoU method replaced by that track IoU and the YouTube-VIS area ranges (small < 128^2 <=
+medium < 256^2 <= large); crowd tracks (``iscrowd`` 1, which both APIs ignore) are scored by
+plain IoU as the YouTube-VIS API does, not by COCO's intersection over the detection's area.
+
+Segmentations stay RLEs throughout (`avlab.datasets.youtube_vis.segmentation_rle`): per frame,
+one ``pycocotools.mask.iou`` call gives every result-track pair's IoU, from which, with the
+two areas, the pair's intersection is exact (``I = IoU (a + b) / (1 + IoU)``, an integer
+count). An earlier version decoded every frame and stacked each track into one tall mask: the
+same figures, about 20x slower on 1,000 tracks of 360 x 640 (``avlab bench --only scoring``).
 """
 
 from __future__ import annotations
@@ -27,15 +31,18 @@ from pycocotools import mask as coco_mask
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from avlab.datasets.youtube_vis import decode_segmentation
+from avlab.datasets.youtube_vis import segmentation_rle
 from avlab.errors import DatasetError
 from avlab.eval._arrays import to_numpy
 
-__all__ = ["YTVIS_STATS", "write_ytvis_results", "ytvis_evaluate"]
+__all__ = ["YTVIS_STATS", "track_iou", "write_ytvis_results", "ytvis_evaluate"]
 
 #: The 12 figures of the YouTube-VIS leaderboard, in COCOeval's ``stats`` order.
 YTVIS_STATS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 _AREA_RANGES = [[0, 1e5**2], [0, 128**2], [128**2, 256**2], [256**2, 1e5**2]]
+# A track: per frame a compressed RLE, or None where the track is absent.
+Rles = list[dict[str, Any] | None]
+Track = Sequence[Mapping[str, Any] | None]
 
 
 def ytvis_evaluate(
@@ -80,8 +87,7 @@ def ytvis_evaluate(
     """
     document, source = _ground_truth(ground_truth)
     videos = {video["id"]: video for video in document["videos"]}
-    # One tall image per video: its frames stacked vertically.
-    images = [{"id": v["id"], "height": v["length"] * v["height"], "width": v["width"]} for v in document["videos"]]
+    images = [{"id": v["id"], "height": v["height"], "width": v["width"]} for v in document["videos"]]
     gt_annotations = []
     for index, annotation in enumerate(document["annotations"]):
         where = f"annotations[{index}]"
@@ -91,27 +97,32 @@ def ytvis_evaluate(
         if "category_id" not in annotation:
             raise DatasetError(source, f"{where} has no category_id")
         frames = _gt_frames(annotation, video, source, where)
-        areas = annotation.get("areas") or [None if m is None else int(m.sum()) for m in frames]
+        frame_areas = _frame_areas(frames)
         gt_annotations.append({
             "id": index + 1,  # COCOeval marks "unmatched" with id 0
             "image_id": video["id"],
             "category_id": annotation["category_id"],
             "iscrowd": int(annotation.get("iscrowd", 0)),
-            "segmentation": _tall_rle(frames, video),
-            "area": _mean_area(areas),
+            "segmentation": _NO_SEGMENTATION,
+            "frames": frames,
+            "frame_areas": frame_areas,
+            "area": _mean_area(annotation.get("areas") or frame_areas.tolist()),
         })
     dt_annotations = []
     categories = {category["id"] for category in document["categories"]}
     for index, result in enumerate(_results(results)):
         frames = _result_frames(result, index, videos, categories)
+        frame_areas = _frame_areas(frames)
         dt_annotations.append({
             "id": index + 1,
             "image_id": result["video_id"],
             "category_id": result["category_id"],
             "iscrowd": 0,
             "score": float(result["score"]),
-            "segmentation": _tall_rle(frames, videos[result["video_id"]]),
-            "area": _mean_area([None if m is None else int(m.sum()) for m in frames]),
+            "segmentation": _NO_SEGMENTATION,
+            "frames": frames,
+            "frame_areas": frame_areas,
+            "area": _mean_area(frame_areas.tolist()),
         })
 
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools narrates every step
@@ -181,8 +192,13 @@ def write_ytvis_results(
     return path
 
 
+# COCOeval's `_prepare` passes each annotation's "segmentation" through `annToRLE`, which returns
+# a compressed RLE as it is; the tracks' masks are in "frames", which `computeIoU` reads.
+_NO_SEGMENTATION = {"size": [0, 0], "counts": b""}
+
+
 class _TrackEval(COCOeval):
-    """COCOeval on tall track masks, scoring crowd tracks by plain IoU as the YouTube-VIS API."""
+    """COCOeval with the YouTube-VIS track IoU, crowd tracks scored by plain IoU as the YouTube-VIS API."""
 
     def computeIoU(self, imgId: int, catId: int) -> Any:  # COCOeval's method, for segm and useCats
         gt, dt = self._gts[imgId, catId], self._dts[imgId, catId]
@@ -190,7 +206,52 @@ class _TrackEval(COCOeval):
             return []
         order = np.argsort([-d["score"] for d in dt], kind="mergesort")
         dt = [dt[i] for i in order[: self.params.maxDets[-1]]]
-        return coco_mask.iou([d["segmentation"] for d in dt], [g["segmentation"] for g in gt], [0] * len(gt))
+        return track_iou([d["frames"] for d in dt], [g["frames"] for g in gt],
+                         [d["frame_areas"] for d in dt], [g["frame_areas"] for g in gt])
+
+
+def track_iou(
+    results: Sequence[Track],
+    truths: Sequence[Track],
+    result_areas: Sequence[np.ndarray] | None = None,
+    truth_areas: Sequence[np.ndarray] | None = None,
+) -> np.ndarray:
+    """The YouTube-VIS IoU of every (result, ground-truth) pair of tracks of one video.
+
+    ``sum_t |R_t & G_t| / sum_t |R_t | G_t|``, a frame where a track is absent (None) counting
+    as empty; 0 where both tracks are empty throughout (pycocotools' convention).
+
+    Args:
+        results: D tracks, each a list of T per-frame compressed RLEs or None.
+        truths: G tracks, likewise.
+        result_areas: (T,) pixel counts of each result track's frames (computed if None).
+        truth_areas: Likewise for the ground truth.
+
+    Returns:
+        (D, G) float64.
+
+    Example:
+        >>> a = coco_mask.encode(np.asfortranarray(np.eye(4, dtype=np.uint8)))
+        >>> b = coco_mask.encode(np.asfortranarray(np.tril(np.ones((4, 4), np.uint8))))
+        >>> track_iou([[a, a]], [[b, None], [None, None]]).tolist()  # (4 + 0) / (10 + 4), and 0
+        [[0.2857142857142857, 0.0]]
+    """
+    num_frames = max((len(t) for t in [*results, *truths]), default=0)
+    areas_r = np.zeros((len(results), num_frames))  # (D, T); 0 where absent
+    areas_g = np.zeros((len(truths), num_frames))  # (G, T)
+    for areas, tracks, given in ((areas_r, results, result_areas), (areas_g, truths, truth_areas)):
+        for k, track in enumerate(tracks):
+            areas[k, :len(track)] = _frame_areas(track) if given is None else given[k]
+    intersection = np.zeros((len(results), len(truths)))
+    # Only frames where both sides have a non-empty mask can intersect.
+    for t in np.flatnonzero((areas_r > 0).any(axis=0) & (areas_g > 0).any(axis=0)).tolist():
+        here_r, here_g = np.flatnonzero(areas_r[:, t]), np.flatnonzero(areas_g[:, t])
+        iou = np.asarray(coco_mask.iou([results[k][t] for k in here_r.tolist()], [truths[k][t] for k in here_g.tolist()],
+                                       [0] * len(here_g)), np.float64).reshape(len(here_r), len(here_g))
+        both = areas_r[here_r, t][:, None] + areas_g[here_g, t][None, :]
+        intersection[np.ix_(here_r, here_g)] += np.rint(iou * both / (1 + iou))  # exact pixel counts
+    union = areas_r.sum(axis=1)[:, None] + areas_g.sum(axis=1)[None, :] - intersection
+    return np.divide(intersection, union, out=np.zeros_like(intersection), where=union > 0)
 
 
 def _coco(images: list[dict[str, Any]], annotations: list[dict[str, Any]], categories: list[Any]) -> COCO:
@@ -235,21 +296,30 @@ def _results(results: str | os.PathLike[str] | Sequence[Mapping[str, Any]]) -> S
     return results
 
 
-def _gt_frames(annotation: Mapping[str, Any], video: Mapping[str, Any], source: str, where: str) -> list[np.ndarray | None]:
+def _gt_frames(annotation: Mapping[str, Any], video: Mapping[str, Any], source: str, where: str) -> Rles:
     segmentations = annotation.get("segmentations")
     if not isinstance(segmentations, list) or len(segmentations) != video["length"]:
         raise DatasetError(source, f"{where}: 'segmentations' must be a list of {video['length']} entries (one per frame)")
     return [
         None if segmentation is None
-        else decode_segmentation(segmentation, video["height"], video["width"], path=source, where=f"{where} frame {t}")
+        else segmentation_rle(segmentation, video["height"], video["width"], path=source, where=f"{where} frame {t}")
         for t, segmentation in enumerate(segmentations)
     ]
 
 
+def _frame_areas(frames: Track) -> np.ndarray:
+    """(T,) pixel count of each frame's mask, 0 where the track is absent."""
+    present = [t for t, rle in enumerate(frames) if rle is not None]
+    areas = np.zeros(len(frames), np.int64)
+    if present:
+        areas[present] = coco_mask.area([frames[t] for t in present])
+    return areas
+
+
 def _result_frames(
     result: Mapping[str, Any], index: int, videos: Mapping[Any, Mapping[str, Any]], categories: set[Any]
-) -> list[np.ndarray | None]:
-    """Per-frame (H, W) uint8 masks of one result (None where absent), after checking it."""
+) -> Rles:
+    """Per-frame compressed RLEs of one result (None where absent), after checking it."""
     where = f"results[{index}]"
     if not isinstance(result, Mapping):
         raise ValueError(f"{where} must be a mapping with video_id, category_id, score and segmentations")
@@ -270,31 +340,21 @@ def _result_frames(
     height, width, length = video["height"], video["width"], video["length"]
     if len(segmentations) != length:
         raise ValueError(f"{where}: {len(segmentations)} segmentations for video {video['id']}, which has {length} frames")
-    frames: list[np.ndarray | None] = []
+    frames: Rles = []
     for t, segmentation in enumerate(segmentations):
         if segmentation is None:
             frames.append(None)
         elif isinstance(segmentation, (Mapping, list)):
             try:
-                frames.append(decode_segmentation(segmentation, height, width, where=f"{where} frame {t}"))
+                frames.append(segmentation_rle(segmentation, height, width, where=f"{where} frame {t}"))
             except DatasetError as error:
                 raise ValueError(error.reason) from error
         else:
             mask = to_numpy(segmentation)
             if mask.shape != (height, width):
                 raise ValueError(f"{where} frame {t}: mask of shape {mask.shape}, video {video['id']} is {height} x {width}")
-            frames.append((mask != 0).astype(np.uint8))
+            frames.append(dict(coco_mask.encode(np.asfortranarray(mask != 0, dtype=np.uint8))))
     return frames
-
-
-def _tall_rle(frames: list[np.ndarray | None], video: Mapping[str, Any]) -> dict[str, Any]:
-    """The track's frames stacked vertically, absent ones empty, as one compressed RLE."""
-    height, width = video["height"], video["width"]
-    tall = np.zeros((len(frames) * height, width), np.uint8, order="F")  # (T H, W)
-    for t, mask in enumerate(frames):
-        if mask is not None:
-            tall[t * height : (t + 1) * height] = mask
-    return coco_mask.encode(tall)
 
 
 def _mean_area(areas: Sequence[Any]) -> float:
@@ -303,6 +363,6 @@ def _mean_area(areas: Sequence[Any]) -> float:
     return float(np.mean(present)) if present else 0.0
 
 
-def _encode(mask: np.ndarray) -> dict[str, Any]:
-    rle = coco_mask.encode(np.asfortranarray(mask.astype(np.uint8)))
+def _encode(rle: Mapping[str, Any]) -> dict[str, Any]:
+    """A compressed RLE as JSON: its counts as an ASCII string."""
     return {"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")}

@@ -366,3 +366,29 @@ def test_missing_fields_and_ground_truth_problems():
         ytvis_evaluate(gt | {"annotations": None}, [])
     with pytest.raises(DatasetError, match="frame"):
         ytvis_evaluate(gt | {"annotations": [gt["annotations"][0] | {"segmentations": [None]}]}, [])
+
+
+def test_track_iou_from_frame_rles_equals_the_iou_of_stacked_masks() -> None:
+    """The per-frame RLE arithmetic against the definition: one tall mask per track, one IoU."""
+    from pycocotools import mask as coco_mask
+
+    from avlab.eval.ytvis import track_iou
+
+    rng = np.random.default_rng(0)
+    num_frames, height, width = 5, 12, 9
+
+    def track() -> tuple[list[dict | None], np.ndarray]:
+        dense = (rng.random((num_frames, height, width)) < rng.uniform(0.05, 0.6)).astype(np.uint8)
+        absent = rng.random(num_frames) < 0.3
+        dense[absent] = 0
+        frames = [None if absent[t] else coco_mask.encode(np.asfortranarray(dense[t])) for t in range(num_frames)]
+        return frames, dense
+
+    results, truths = [track() for _ in range(6)], [track() for _ in range(4)]
+    results.append(([None] * num_frames, np.zeros((num_frames, height, width), np.uint8)))  # absent throughout
+    got = track_iou([r for r, _ in results], [g for g, _ in truths])
+    tall = [coco_mask.encode(np.asfortranarray(d.reshape(-1, width))) for _, d in results]
+    tall_truths = [coco_mask.encode(np.asfortranarray(d.reshape(-1, width))) for _, d in truths]
+    expected = coco_mask.iou(tall, tall_truths, [0] * len(truths))
+    np.testing.assert_array_equal(got, expected)
+    assert got[-1].tolist() == [0.0] * len(truths)
