@@ -52,8 +52,7 @@ browser:
 
 # Throughput figures against their baselines, written to benchmarks/results/ (not part of test).
 bench: $(STAMP)
-	$(PY) benchmarks/bench_store.py
-	$(PY) benchmarks/bench_separation.py
+	$(VENV)/bin/avlab bench
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check avlab tests benchmarks

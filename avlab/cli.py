@@ -28,6 +28,20 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from avlab.bench import run_bench
+
+    names = [n for n in args.only.split(",") if n] if args.only else None
+    try:
+        run_bench(names, quick=args.quick, out=args.out, repeats=args.repeats)
+    except ValueError as error:
+        print(f"avlab bench: error: {error}", file=sys.stderr)
+        return 2
+    summary = args.out / ("summary_quick.md" if args.quick else "summary.md")
+    print(summary.read_text())
+    return 0
+
+
 def _ablate(args: argparse.Namespace) -> int:
     from avlab.experiments import run_ablation
 
@@ -157,6 +171,14 @@ def build_parser() -> argparse.ArgumentParser:
     ablate.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ablate.add_argument("--no-progress", action="store_true")
     ablate.set_defaults(handler=_ablate)
+
+    bench = commands.add_parser("bench", help="speed figures against their baselines, side by side (`make bench`)")
+    bench.add_argument("--quick", action="store_true", help="small data, few repetitions (*_quick.* results)")
+    bench.add_argument("--only", default=None,
+                       help="comma-separated: store,training,headline,scoring,scale (default: all)")
+    bench.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="results (default: %(default)s)")
+    bench.add_argument("--repeats", type=int, default=None, help="interleaved repetitions (default: 3 quick, 5)")
+    bench.set_defaults(handler=_bench)
 
     synth = commands.add_parser("synth", help="generate a SynthAV benchmark")
     synth.add_argument("root", type=Path, help="output folder")

@@ -10,6 +10,7 @@ per-read overhead.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -266,9 +267,17 @@ def to_tensor(array: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Te
         >>> out.dtype, torch.equal(out, torch.from_numpy(half.astype(np.float32)))
         (torch.float32, True)
     """
-    source = torch.from_numpy(np.ascontiguousarray(array))
-    if source.dtype == dtype:
-        return source
+    array = np.ascontiguousarray(array)
+    if not array.flags.writeable:  # a memory map, say: torch wants writable memory to share
+        if torch.from_numpy(array[:0].copy()).dtype == dtype:
+            return torch.from_numpy(array.copy())
+        with warnings.catch_warnings():  # only read below, into a new tensor
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            source = torch.from_numpy(array)
+    else:
+        source = torch.from_numpy(array)
+        if source.dtype == dtype:
+            return source
     out = torch.empty(source.shape, dtype=dtype)
     flat_source, flat_out = source.reshape(-1), out.reshape(-1)
     for start in range(0, flat_source.numel(), _GRAIN):

@@ -168,7 +168,7 @@ class ShardedArrayReader:
                             and np.all(np.diff(entries[:, 0].astype(np.int64)) == item_bytes) \
                             and dtype == layout.dtype:
                         # Uncompressed and contiguous: the run is read straight into `out`.
-                        target = memoryview(out[here : here + len(entries)].reshape(-1).view(np.uint8))
+                        target = out[here : here + len(entries)].reshape(-1).view(np.uint8).data
                         if os.preadv(self._descriptor(file), [target], lo) != hi - lo:
                             raise OSError(f"{file}: shard shorter than its index says")
                         filled[here : here + len(entries)] = True

@@ -169,6 +169,7 @@ def fit(
     checkpoint: bool = True,
     progress: bool = True,
     vis_options: Mapping[str, Any] | None = None,
+    callbacks: Sequence[pl.Callback] = (),
 ) -> FitResult:
     """Train a system on a feature store, or end to end on raw videos.
 
@@ -222,6 +223,7 @@ def fit(
             max_detections, match_threshold). Their training reads pairs of frames (batch
             size: pairs), validates by tracking, and logs YouTube-VIS AP/AR
             ("val/ap", "val/ap50", "val/ar10", ..., and "val/ap_sounding", ... with audio).
+        callbacks: More Lightning callbacks for the Trainer (e.g. timers, early stopping).
 
     Returns:
         A `FitResult` (``system, metrics = fit(...)`` unpacks it).
@@ -240,7 +242,7 @@ def fit(
                       precision=precision, accelerator=accelerator, devices=devices, strategy=strategy,
                       gradient_clip_val=gradient_clip_val, limit_train_batches=limit_train_batches,
                       log_every_n_steps=log_every_n_steps, root_dir=root_dir, checkpoint=checkpoint,
-                      progress=progress, validate=val_split is not None)
+                      progress=progress, validate=val_split is not None, extra_callbacks=callbacks)
     data = AVDataModule(store, solo_store=solo_store, train_split=train_split, val_split=val_split,
                         batch_size=batch_size, num_mix=num_mix, volume=volume, augment=augment,
                         separation_eval_items=separation_eval_items, num_workers=num_workers, seed=seed,
@@ -270,18 +272,19 @@ def fit(
                   precision=precision, accelerator=accelerator, devices=devices, strategy=strategy,
                   gradient_clip_val=gradient_clip_val, limit_train_batches=limit_train_batches,
                   log_every_n_steps=log_every_n_steps, root_dir=root_dir, checkpoint=checkpoint, progress=progress,
-                  validate=val_split is not None)
+                  validate=val_split is not None, extra_callbacks=callbacks)
 
 
 def _train(task: AVSegmentationTask | VISTask, data: pl.LightningDataModule, name: str, *, batches: int, max_epochs: int,
            max_steps: int, precision: str | int, accelerator: str, devices: int | str, strategy: str | Any,
            gradient_clip_val: float | None, limit_train_batches: int | float | None, log_every_n_steps: int,
-           root_dir: str | os.PathLike[str], checkpoint: bool, progress: bool, validate: bool) -> FitResult:
+           root_dir: str | os.PathLike[str], checkpoint: bool, progress: bool, validate: bool,
+           extra_callbacks: Sequence[pl.Callback] = ()) -> FitResult:
     """Run the Lightning Trainer: CSV log, last checkpoint, loss curve; the shared end of `fit`."""
     if isinstance(limit_train_batches, int):
         batches = min(batches, limit_train_batches)
     logger = CSVLogger(save_dir=os.fspath(root_dir), name=name)
-    callbacks: list[pl.Callback] = []
+    callbacks: list[pl.Callback] = list(extra_callbacks)
     checkpointer = None
     if checkpoint:
         # No dirpath: Lightning puts it under the logger's folder, as rank 0 decides it.
