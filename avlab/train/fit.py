@@ -48,7 +48,7 @@ from avlab.train.task import AVSegmentationTask
 from avlab.train.vis_data import VISDataModule, category_labels
 from avlab.train.vis_task import VISTask
 
-__all__ = ["FitResult", "fit"]
+__all__ = ["FitResult", "fit", "flush_denormals"]
 
 
 @dataclass
@@ -77,6 +77,24 @@ class FitResult:
 
     def __iter__(self) -> Iterator[Any]:
         return iter((self.system, self.metrics))
+
+
+@contextlib.contextmanager
+def flush_denormals() -> Iterator[None]:
+    """Subnormal floats flushed to zero on the CPU while training (torch's default is off).
+
+    Frozen features of a randomly initialised ResNet-50 reach values of 100+ at C5 (eval-mode
+    BatchNorm is the identity at init), and gradients through saturated gates then underflow
+    into subnormals, which x86 CPUs process 10-100x slower: one AViS-Net backward step on
+    cached ResNet-50 features took 3.1 s, 0.9 s flushed (`avlab bench --only training`).
+    Values below 1.2e-38 become 0; nothing else changes. Turned off again afterwards.
+    """
+    flushed = torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        if flushed:
+            torch.set_flush_denormal(False)
 
 
 @contextlib.contextmanager
@@ -308,7 +326,8 @@ def _train(task: AVSegmentationTask | VISTask, data: pl.LightningDataModule, nam
             limit_val_batches=None if validate else 0, limit_train_batches=limit_train_batches,
             gradient_clip_val=gradient_clip_val, default_root_dir=os.fspath(root_dir),
         )
-        trainer.fit(task, datamodule=data)
+        with flush_denormals():
+            trainer.fit(task, datamodule=data)
     log_dir = Path(logger.log_dir)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     curve = None
