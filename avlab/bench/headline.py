@@ -40,7 +40,8 @@ from typing import Any
 import torch
 
 from avlab.bench.harness import BenchContext, Figure, interleaved, median
-from avlab.bench.training import EpochClock, torch_threads, warm_imports
+from avlab.bench.training import torch_threads, warm_imports
+from avlab.train.clock import EpochClock
 
 __all__ = ["NOTES", "RECORD", "recorded_runs", "run"]
 

@@ -33,13 +33,13 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 
 from avlab.bench.harness import BenchContext, Figure, interleaved, median
+from avlab.train.clock import EpochClock, seed_everything
 from avlab.train.fit import flush_denormals
 
-__all__ = ["NOTES", "EpochClock", "batch_size", "run", "torch_threads", "warm_imports"]
+__all__ = ["NOTES", "run", "torch_threads", "warm_imports"]
 
 NOTES = """\
 Training samples/s in steady state; medians of interleaved repetitions. Data: SynthAV (additive
@@ -81,54 +81,6 @@ _SIZES = {
 _FPS, _SECONDS, _STFT_FRAMES = 2, 4.0, 64  # the "seeds" ablation's clips and separation windows
 
 
-class EpochClock(pl.Callback):
-    """Seconds and samples of every training epoch, from its start to the end of its last batch.
-
-    Attributes:
-        epochs: (seconds, samples) per epoch, in order.
-    """
-
-    def __init__(self) -> None:
-        self.epochs: list[tuple[float, int]] = []
-        self._start = self._end = 0.0
-        self._samples = 0
-
-    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._start = self._end = time.perf_counter()
-        self._samples = 0
-
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
-        self._samples += batch_size(batch)
-        self._end = time.perf_counter()
-
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.epochs.append((self._end - self._start, self._samples))
-
-    def timed(self, *, skip: int = 1) -> tuple[float, int]:
-        """(seconds, samples) summed over the epochs after the first `skip`."""
-        kept = self.epochs[skip:]
-        return sum(s for s, _ in kept), sum(n for _, n in kept)
-
-    def samples_per_second(self, *, skip: int = 1) -> float:
-        """Samples/s over the epochs after the first `skip` (0 without any)."""
-        seconds, samples = self.timed(skip=skip)
-        return samples / seconds if seconds > 0 else 0.0
-
-
-def batch_size(batch: Mapping[str, Any]) -> int:
-    """Items in a batch: the leading size of its first tensor (frame pairs of VIS batches count once).
-
-    Example:
-        >>> batch_size({"first": {"logmel": torch.zeros(3, 64, 96)}, "second": {}})
-        3
-    """
-    for value in batch.values():
-        if isinstance(value, torch.Tensor):
-            return int(value.shape[0])
-        if isinstance(value, Mapping):
-            return batch_size(value)
-    raise ValueError("a batch without tensors")
 
 
 def warm_imports() -> None:
@@ -205,7 +157,7 @@ def _data_path_figure(context: BenchContext, system: str, store: Any, solo: Any,
     samples_per_pass = sum(int(b["logmel"].shape[0]) for b in batches)
 
     def plain_loop() -> float:
-        pl.seed_everything(0, verbose=False)
+        seed_everything(0)
         task = AVSegmentationTask(**hparams).train()
         optimiser = task.configure_optimizers()
 
