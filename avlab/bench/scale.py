@@ -34,12 +34,13 @@ import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from avlab.bench.harness import BenchContext, Figure, interleaved, median
+from avlab.bench.store import caching_case
 
 if TYPE_CHECKING:
     from avlab.datasets.manifest import Manifest
@@ -96,23 +97,6 @@ def _num_frames(manifest: Manifest) -> int:
     return sum(len(record.load_frames(size=16).frames) for record in manifest)
 
 
-def _caching(manifest: Manifest, work: Path, tag: str, *, size: int, client: Any = None) -> Callable[[], float]:
-    """A case: cache `manifest` into a fresh store, return the seconds of `cache_features` alone."""
-    from avlab.store import cache_features
-
-    counter = iter(range(10**6))
-
-    def case() -> float:
-        store = work / f"{tag}-{next(counter)}.zarr"
-        started = time.perf_counter()
-        cache_features(manifest, store, visual=VISUAL, size=size, client=client, progress=False)
-        seconds = time.perf_counter() - started
-        shutil.rmtree(store)
-        return seconds
-
-    return case
-
-
 def workers(manifest: Manifest, work: Path, *, size: int, repeats: int, cluster_sizes: Sequence[int]) -> list[Figure]:
     """Caching frames/s on the largest dask cluster against each smaller one and the threaded default."""
     from distributed import Client, LocalCluster
@@ -125,8 +109,9 @@ def workers(manifest: Manifest, work: Path, *, size: int, repeats: int, cluster_
         clients = {n: stack.enter_context(Client(stack.enter_context(LocalCluster(n_workers=n, **options))))
                    for n in cluster_sizes}
         cluster_seconds = time.perf_counter() - started
-        cases = {"threads": _caching(manifest, work, "threads", size=size),
-                 **{names[n]: _caching(manifest, work, f"dask{n}", size=size, client=clients[n]) for n in cluster_sizes}}
+        cases = {"threads": caching_case(manifest, work, "threads", visual=VISUAL, size=size),
+                 **{names[n]: caching_case(manifest, work, f"dask{n}", visual=VISUAL, size=size,
+                                                 client=clients[n]) for n in cluster_sizes}}
         started = time.perf_counter()
         warm = {name: case() for name, case in cases.items()}  # imports, backbone, soundfont on every worker
         warm_seconds = time.perf_counter() - started

@@ -24,6 +24,7 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -64,7 +65,6 @@ def caching(root: Path, work: Path, *, visual: str, size: int, repeats: int) -> 
     """`cache_features` frames/s against the bare backbone forward on decoded frames."""
     from avlab.backbones import visual_bundle
     from avlab.datasets.synth import load_synth
-    from avlab.store import cache_features
 
     manifest = load_synth(root, split="train")
     frames = np.concatenate([r.load_frames(size=size).frames for r in manifest])  # (N, H, W, 3) uint8
@@ -75,16 +75,7 @@ def caching(root: Path, work: Path, *, visual: str, size: int, repeats: int) -> 
             for start in range(0, len(frames), BATCH):
                 model(torch.from_numpy(frames[start:start + BATCH]).permute(0, 3, 1, 2).float().div_(255))
 
-    counter = iter(range(10**6))
-
-    def cache() -> float:
-        store = work / f"cache-{next(counter)}.zarr"
-        started = time.perf_counter()
-        cache_features(root, store, visual=visual, size=size, batch_size=BATCH, progress=False)
-        seconds = time.perf_counter() - started
-        shutil.rmtree(store)
-        return seconds
-
+    cache = caching_case(root, work, "cache", visual=visual, size=size, batch_size=BATCH)
     cache()  # warm: imports, soundfont, model construction
     times = interleaved({"bare": bare, "cache": cache}, repeats)
     return Figure(f"caching {visual} @ {size} px, {len(manifest)} videos, {len(frames)} frames", unit="frames/s",
@@ -92,6 +83,26 @@ def caching(root: Path, work: Path, *, visual: str, size: int, repeats: int) -> 
                   baseline_rate=len(frames) / median(times["bare"]), rate=len(frames) / median(times["cache"]),
                   target=0.85, details={"repeats": repeats, "torch_threads": torch.get_num_threads(),
                                         "seconds": times})
+
+
+def caching_case(source: Any, work: Path, tag: str, **options: Any) -> Callable[[], float]:
+    """A case: cache `source` into a fresh store under `work`, return the seconds of `cache_features` alone.
+
+    The store is deleted after each call, untimed.
+    """
+    from avlab.store import cache_features
+
+    counter = iter(range(10**6))
+
+    def case() -> float:
+        store = work / f"{tag}-{next(counter)}.zarr"
+        started = time.perf_counter()
+        cache_features(source, store, progress=False, **options)
+        seconds = time.perf_counter() - started
+        shutil.rmtree(store)
+        return seconds
+
+    return case
 
 
 def reads(root: Path, work: Path, *, visual: str, size: int, num_reads: int, repeats: int) -> list[Figure]:
