@@ -105,6 +105,7 @@ def _train(args: argparse.Namespace) -> int:
         max_epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, seed=args.seed, precision=args.precision, accelerator=args.accelerator, devices=args.devices,
         strategy=args.strategy, root_dir=args.runs, progress=not args.no_progress,
+        checkpoint_every_n_steps=args.checkpoint_every, resume=args.resume,
     )
     print(json.dumps({"checkpoint": str(result.checkpoint), "metrics": result.metrics}, indent=2, default=str))
     return 0
@@ -234,6 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--strategy", default="auto", help="e.g. ddp")
     train.add_argument("--runs", type=Path, default=Path("runs"), help="where runs go (default: %(default)s)")
     train.add_argument("--no-progress", action="store_true")
+    train.add_argument("--checkpoint-every", type=int, default=None, metavar="STEPS",
+                       help="also checkpoint every STEPS optimiser steps (default: at epoch ends only)")
+    train.add_argument("--resume", default=None, metavar="RUN",
+                       help="continue a killed run: 'last', a run folder (version_k) or its checkpoint")
     train.set_defaults(handler=_train)
 
     finetune = commands.add_parser("finetune", help="fine-tune a backbone end to end, for caching")

@@ -22,6 +22,7 @@ __all__ = [
     "DatasetError",
     "WeightsError",
     "WeightsNotFoundError",
+    "StoreWriteError",
 ]
 
 
@@ -98,4 +99,20 @@ class WeightsNotFoundError(WeightsError):
     Example:
         >>> str(WeightsNotFoundError("hub/checkpoints/r18.pth", "not found"))
         'hub/checkpoints/r18.pth: not found'
+    """
+
+
+class StoreWriteError(PathError):
+    """A feature store cannot be written: the disk is full, or the filesystem refuses the write.
+
+    The store stays openable; videos committed before the error are kept, and rerunning
+    `avlab.cache_features` once the cause is fixed resumes from there.
+
+    Attributes:
+        path: The store.
+        reason: What failed, in words (the file, when the filesystem named it).
+
+    Example:
+        >>> str(StoreWriteError("s.zarr", "the disk is full"))
+        's.zarr: the disk is full'
     """

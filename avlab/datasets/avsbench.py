@@ -276,6 +276,9 @@ def _read_v1_csv(table: Path) -> list[tuple[int, dict[str, str]]]:
             raise DatasetError(table, f"line {line}: expected {len(columns)} columns, got {len(row)}")
         fields = {key: row[i].strip() for i, key in columns.items() if i < len(row)}
         _check_row(table, line, fields["name"], fields["split"])
+        category = fields.get("category", "")
+        if category in (".", "..") or "/" in category or "\\" in category:
+            raise DatasetError(table, f"line {line}: category {category!r} is a path; it must be a plain name")
         out.append((line, fields))
     return out
 
@@ -363,6 +366,9 @@ def _read_csv(table: Path) -> list[list[str]]:
 def _check_row(table: Path, line: int, name: str, split: str) -> None:
     if not name:
         raise DatasetError(table, f"line {line}: empty video name")
+    if name in (".", "..") or "/" in name or "\\" in name:
+        raise DatasetError(table, f"line {line}: video name {name!r} is a path; it must be a plain name "
+                                  "(it names files inside the dataset folder)")
     if split not in _SPLITS:
         raise DatasetError(table, f"line {line}: split must be one of {_SPLITS}, got {split!r}")
 

@@ -134,5 +134,16 @@ class PngMasks:
     palette: np.ndarray | None = field(default=None, repr=False)
 
     def load(self) -> Masks:
-        data = np.stack([read_mask_png(Path(p), palette=self.palette) for p in self.paths])
-        return Masks(self.kind, data, np.asarray(self.frame_index, dtype=np.int64))
+        """Read every mask image.
+
+        Raises:
+            DatasetError: An image is missing or unreadable, or its size differs from the first
+                mask's (the message names the file and both sizes).
+        """
+        frames = [read_mask_png(Path(p), palette=self.palette) for p in self.paths]
+        for path, frame in zip(self.paths, frames, strict=True):
+            if frame.shape != frames[0].shape:
+                raise DatasetError(path, f"mask is {frame.shape[1]}x{frame.shape[0]} (WxH) but {self.paths[0]} "
+                                         f"is {frames[0].shape[1]}x{frames[0].shape[0]}: a video's masks must "
+                                         f"share one size")
+        return Masks(self.kind, np.stack(frames), np.asarray(self.frame_index, dtype=np.int64))

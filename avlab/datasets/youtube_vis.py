@@ -101,21 +101,28 @@ def load_youtube_vis(
     if not isinstance(videos, list):
         raise DatasetError(path, "field 'videos' must be a list")
     categories = _category_names(_require(data, "categories", path, "the file"), path)
+    first_position: dict[int | str, int] = {}
     for position, video in enumerate(videos):
+        where = f"videos[{position}]"
         for name in ("id", "file_names", "width", "height"):
-            _require(video, name, path, f"videos[{position}]")
+            _require(video, name, path, where)
+        video_id = _id_field(video, "id", path, where)
+        if video_id in first_position:
+            raise DatasetError(path, f"{where} repeats the id {video_id!r} of videos[{first_position[video_id]}]")
+        first_position[video_id] = position
     raw_annotations = data.get("annotations")
     annotated = raw_annotations is not None
     tracks: dict[int, list[Mapping[str, Any]]] = {}
     if annotated:
         if not isinstance(raw_annotations, list):
             raise DatasetError(path, "field 'annotations' must be a list or null")
-        known = {v["id"] for v in videos}
         for position, annotation in enumerate(raw_annotations):
             where = f"annotations[{position}]"
             for name in ("id", "video_id", "category_id", "segmentations"):
                 _require(annotation, name, path, where)
-            if annotation["video_id"] not in known:
+            for name in ("id", "video_id", "category_id"):
+                _id_field(annotation, name, path, where)
+            if annotation["video_id"] not in first_position:
                 raise DatasetError(path, f"{where} refers to video_id {annotation['video_id']!r}, which is not in 'videos'")
             tracks.setdefault(annotation["video_id"], []).append(annotation)
     records = [
@@ -250,7 +257,9 @@ def segmentation_rle(
     if isinstance(segmentation, Mapping):
         if "counts" not in segmentation or "size" not in segmentation:
             raise DatasetError(path, f"{where}: an RLE needs 'size' and 'counts'")
-        size = [int(s) for s in segmentation["size"]]
+        size = segmentation["size"]
+        if not isinstance(size, list) or not all(isinstance(s, int) and not isinstance(s, bool) for s in size):
+            raise DatasetError(path, f"{where}: RLE 'size' must be [height, width], got {size!r:.40}")
         if size != [height, width]:
             raise DatasetError(path, f"{where}: RLE size {size} differs from the video's {[height, width]}")
         counts = segmentation["counts"]
@@ -262,12 +271,18 @@ def segmentation_rle(
             if runs.ndim != 1 or int(runs.sum()) != height * width:
                 raise DatasetError(path, f"{where}: uncompressed RLE counts do not add up to {height} x {width}")
             return dict(coco.frPyObjects({"size": size, "counts": runs.tolist()}, height, width))
+        if isinstance(counts, str) and not counts.isascii():
+            raise DatasetError(path, f"{where}: compressed RLE 'counts' must be ASCII")
         if isinstance(counts, str | bytes):
             return {"size": size, "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
         raise DatasetError(path, f"{where}: RLE 'counts' must be a string or a list of ints")
     if not isinstance(segmentation, list) or not all(isinstance(p, list) for p in segmentation):
         raise DatasetError(path, f"{where}: a segmentation must be an RLE dict, a list of polygons, or null")
+    if not all(isinstance(x, int | float) and not isinstance(x, bool) for p in segmentation for x in p):
+        raise DatasetError(path, f"{where}: polygon coordinates must be numbers")
     polygons = [[float(x) for x in p] for p in segmentation]
+    if not all(np.isfinite(polygons[i]).all() for i in range(len(polygons))):
+        raise DatasetError(path, f"{where}: polygon coordinates must be finite")
     if any(len(p) < 6 or len(p) % 2 for p in polygons):
         raise DatasetError(path, f"{where}: each polygon needs an even number (>= 6) of coordinates")
     if not polygons:
@@ -306,13 +321,41 @@ def _require(container: Any, name: str, path: Path, where: str) -> Any:
     return container[name]
 
 
+def _id_field(container: Mapping[str, Any], name: str, path: Path, where: str) -> int | str:
+    """An id field: an integer or a string (JSON ids must be hashable and comparable)."""
+    value = container[name]
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise DatasetError(path, f"{where}: '{name}' must be an integer or a string, got {value!r:.40}")
+    return value
+
+
+def _number_field(container: Mapping[str, Any], name: str, path: Path, where: str, *, integer: bool) -> Any:
+    """A positive number field (an int when `integer`), or None when absent or null."""
+    value = container.get(name)
+    if value is None:
+        return None
+    kinds = int if integer else int | float
+    if isinstance(value, bool) or not isinstance(value, kinds) or not 0 < value < float("inf"):
+        kind = "a positive integer" if integer else "a positive number"
+        raise DatasetError(path, f"{where}: '{name}' must be {kind}, got {value!r:.40}")
+    return value
+
+
+# Category ids index `Manifest.categories`: a list, so they must be small.
+_MAX_CATEGORY_ID = 1 << 16
+
+
 def _category_names(categories: Any, path: Path) -> list[str]:
     if not isinstance(categories, list):
         raise DatasetError(path, "field 'categories' must be a list")
     by_id: dict[int, str] = {}
     for position, category in enumerate(categories):
         where = f"categories[{position}]"
-        by_id[int(_require(category, "id", path, where))] = str(_require(category, "name", path, where))
+        _require(category, "id", path, where)
+        identifier = category["id"]
+        if isinstance(identifier, bool) or not isinstance(identifier, int) or not 0 <= identifier <= _MAX_CATEGORY_ID:
+            raise DatasetError(path, f"{where}: 'id' must be an integer in [0, {_MAX_CATEGORY_ID}], got {identifier!r:.40}")
+        by_id[identifier] = str(_require(category, "name", path, where))
     if not by_id:
         return []
     names = [by_id.get(i, f"<unused {i}>") for i in range(max(by_id) + 1)]
@@ -333,18 +376,33 @@ def _record(
 ) -> VideoRecord:
     where = f"videos[{position}]"
     names = video["file_names"]
-    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-        raise DatasetError(path, f"{where}: 'file_names' must be a non-empty list of strings")
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
+        raise DatasetError(path, f"{where}: 'file_names' must be a non-empty list of non-empty strings")
+    for name in names:
+        if "\0" in name or Path(name).is_absolute() or ".." in Path(name).parts:
+            raise DatasetError(path, f"{where}: file name {name!r:.80} must be a relative path inside the "
+                                     "frames folder (no '..', no absolute path)")
+    for name in ("height", "width", "length"):
+        _number_field(video, name, path, where, integer=True)
+    for name in ("fps", "duration", "sample_rate"):
+        _number_field(video, name, path, where, integer=False)
     length = len(names) if video.get("length") is None else int(video["length"])
     if length != len(names):
         raise DatasetError(path, f"{where}: 'length' is {length} but there are {len(names)} file names")
     folder = Path(names[0]).parent.as_posix()
     video_dir = folder if folder != "." else str(video["id"])
+    if "\0" in video_dir or Path(video_dir).is_absolute() or ".." in Path(video_dir).parts:
+        raise DatasetError(path, f"{where}: video folder {video_dir!r:.80} must be a relative path inside the "
+                                 "frames folder (no '..', no absolute path)")
     times = _frame_times(video, names, fps)
 
     frame_paths: tuple[Path, ...] | None = None
     video_path: Path | None = None
-    if (frames_root / video_dir).is_dir():
+    try:
+        is_frame_folder = (frames_root / video_dir).is_dir()
+    except OSError as error:  # a name too long for the file system
+        raise DatasetError(path, f"{where}: cannot look for frames of {video_dir!r:.80} ({error.strerror})") from None
+    if is_frame_folder:
         frame_paths = tuple(frames_root / n for n in names)
     else:
         video_path = _first_file(frames_root, video_dir, VIDEO_EXTENSIONS)
@@ -404,6 +462,9 @@ def _frame_times(video: Mapping[str, Any], names: list[str], fps: float | None) 
 def _first_file(folder: Path, stem: str, extensions: Sequence[str]) -> Path | None:
     for extension in extensions:
         candidate = folder / f"{stem}.{extension}"
-        if candidate.is_file():
-            return candidate
+        try:
+            if candidate.is_file():
+                return candidate
+        except OSError:  # a name too long for the file system: no such file
+            continue
     return None

@@ -42,6 +42,10 @@ def open_container(path: PathLike) -> Iterator[av.container.InputContainer]:
     except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError) as error:
         raise MediaError(path, f"not a readable media file ({_describe(error)})") from error
     try:
+        for stream in (*container.streams.video, *container.streams.audio):
+            if stream.codec_context is None:
+                raise MediaError(path, f"truncated or corrupt: {stream.type} stream {stream.index} has no "
+                                       "codec parameters")
         yield container
     except MediaError:
         raise

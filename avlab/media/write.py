@@ -95,6 +95,11 @@ def write_video(
         for k, rgb in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
             frame.pts = k if times is None else int(round(times[k] * _VIDEO_CLOCK))
+            if times is not None:
+                # Each frame is shown until the next (the last for one nominal period); without
+                # this the encoder spaces durations evenly and the header's length comes out wrong.
+                shown_until = times[k + 1] if k + 1 < len(times) else times[k] + 1 / fps
+                frame.duration = int(round(shown_until * _VIDEO_CLOCK)) - frame.pts
             # Not `video.time_base`: the muxer may change it when it writes the header.
             frame.time_base = clock
             container.mux(video.encode(frame))

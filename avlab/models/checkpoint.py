@@ -21,17 +21,47 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from avlab.errors import AvlabError
+from avlab.errors import AvlabError, WeightsError, WeightsNotFoundError
 from avlab.models._registry import create_system, system_config
 
-__all__ = ["load_system", "save_system", "system_state_dict"]
+__all__ = ["load_system", "read_checkpoint", "save_system", "system_state_dict"]
 
 PREFIX = "system."  # the training task holds the system as its `system` attribute
+
+
+def read_checkpoint(path: str | os.PathLike[str], *, map_location: str = "cpu") -> dict[str, Any]:
+    """Load a checkpoint file with ``torch.load(weights_only=True)``: tensors and builtins only.
+
+    Nothing in the file can run code: a pickle that names any other class or function is
+    refused, and the error names the file.
+
+    Raises:
+        WeightsNotFoundError: No such file.
+        WeightsError: Truncated, corrupt, not a dict, or holding more than tensors and builtins.
+
+    Example:
+        >>> import tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "c.ckpt")
+        >>> torch.save({"state_dict": {"w": torch.zeros(1)}}, path)
+        >>> sorted(read_checkpoint(path))
+        ['state_dict']
+    """
+    if not Path(path).is_file():
+        raise WeightsNotFoundError(path, "checkpoint not found")
+    try:
+        data = torch.load(os.fspath(path), map_location=map_location, weights_only=True)
+    except Exception as error:  # zip, pickle and torch errors alike
+        raise WeightsError(path, f"cannot be read with torch.load(weights_only=True): "
+                                 f"{type(error).__name__}: {error}") from error
+    if not isinstance(data, Mapping):
+        raise WeightsError(path, f"holds a {type(data).__name__}, not a checkpoint dict")
+    return dict(data)
 
 
 def system_state_dict(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor]:
@@ -58,12 +88,13 @@ def load_system(checkpoint: str | os.PathLike[str] | Mapping[str, Any], *, map_l
         The system with its weights, in eval mode.
 
     Raises:
+        WeightsError: The file cannot be read safely (see `read_checkpoint`).
         AvlabError: The file holds no avlab system record.
     """
     if isinstance(checkpoint, Mapping):
         data, where = checkpoint, "checkpoint"
     else:
-        data = torch.load(os.fspath(checkpoint), map_location=map_location, weights_only=True)
+        data = read_checkpoint(checkpoint, map_location=map_location)
         where = os.fspath(checkpoint)
     params = data.get("hyper_parameters", {})
     if "system" not in params or "state_dict" not in data:

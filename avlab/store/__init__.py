@@ -6,6 +6,7 @@ imports heads, models or training code.
 
 from __future__ import annotations
 
+from avlab.errors import StoreWriteError
 from avlab.store.api import AvlabAccessor, StoreSchemaError, open_store
 from avlab.store.cache import cache_features
 from avlab.store.commits import StoreBusyError
@@ -20,6 +21,7 @@ __all__ = [
     "RecipeMismatchError",
     "StoreBusyError",
     "StoreSchemaError",
+    "StoreWriteError",
     "cache_features",
     "open_store",
 ]

@@ -10,15 +10,18 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from avlab.errors import AvlabError
+from avlab.errors import AvlabError, PathError
 from avlab.store import schema
-from avlab.store.commits import normalise_store_path
+from avlab.store.commits import StoreFiles, normalise_store_path
 
 __all__ = ["open_store", "AvlabAccessor", "StoreSchemaError"]
 
 
-class StoreSchemaError(AvlabError):
-    """The path holds no avlab store, or one written by an incompatible schema version."""
+class StoreSchemaError(PathError):
+    """The path holds no avlab store, or one written by an incompatible schema version.
+
+    ``str(error)`` is ``"{store}: {reason}"``; the reason names the versions when they differ.
+    """
 
 
 def open_store(path: str | os.PathLike[str]) -> xr.Dataset:
@@ -40,17 +43,20 @@ def open_store(path: str | os.PathLike[str]) -> xr.Dataset:
     with warnings.catch_warnings():
         # Consolidated metadata is not in the Zarr v3 spec yet; zarr says so on every open.
         warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+        # A store whose run did not finish has none yet; it is small, unconsolidated reads are fine.
+        warnings.filterwarnings("ignore", message="Failed to open Zarr store with consolidated", category=RuntimeWarning)
         try:
             raw = xr.open_zarr(url, consolidated=None, chunks=None, zarr_format=3)
-        except (FileNotFoundError, KeyError, ValueError) as error:
-            raise StoreSchemaError(f"{url}: not a readable Zarr v3 store ({error})") from error
-    attrs = raw.attrs.get(schema.ATTRS_KEY)
-    if not isinstance(attrs, dict):
-        raise StoreSchemaError(f"{url}: a Zarr store, but not written by avlab (no '{schema.ATTRS_KEY}' attributes)")
-    version = attrs.get("schema_version")
-    if version != schema.SCHEMA_VERSION:
-        raise StoreSchemaError(f"{url}: written with store schema version {version}; this avlab reads "
-                               f"version {schema.SCHEMA_VERSION}. Re-cache it with overwrite=True.")
+        except (FileNotFoundError, KeyError, ValueError, TypeError) as error:
+            raise StoreSchemaError(url, f"not a readable Zarr v3 store ({error})") from error
+    if schema.ATTRS_KEY not in raw.attrs:
+        raise StoreSchemaError(url, f"a Zarr store, but not written by avlab (no '{schema.ATTRS_KEY}' attributes)")
+    attrs = raw.attrs[schema.ATTRS_KEY]
+    problem = schema.attrs_problem(attrs)
+    if problem is None and schema.VIEW in raw.dims and raw.sizes[schema.VIEW] != len(attrs["views"]):
+        problem = f"the store has {raw.sizes[schema.VIEW]} views but its attributes name {len(attrs['views'])}"
+    if problem is not None:
+        raise StoreSchemaError(url, problem)
     chunks: dict[str, int] = {schema.VIDEO: 1}
     for variable in raw.variables.values():
         shards = variable.encoding.get("shards") or variable.encoding.get("chunks")
@@ -61,6 +67,11 @@ def open_store(path: str | os.PathLike[str]) -> xr.Dataset:
     # Strings become plain Python str objects (numpy's StringDType does not cast to '<U').
     tables = [n for n in schema.DRIVER_TABLES if n in ds]
     ds = ds.assign({n: ds[n].load().astype(object) if n in schema.STRING_TABLES else ds[n].load() for n in tables})
+    if not attrs.get("sealed") and schema.STATUS in ds:
+        # A run that did not finish never wrote the tables: its commit records say which videos
+        # are whole (done or failed); every other one is pending, whatever its shards hold.
+        committed = StoreFiles(url).tables(ds.sizes[schema.VIDEO])
+        ds = ds.assign({n: ds[n].copy(data=values) for n, values in committed.items() if n in ds})
     if schema.VIDEO_ID in ds:
         ds = ds.assign_coords({schema.VIDEO: ds[schema.VIDEO_ID].values.astype(str)})
     if "views" in attrs:

@@ -10,6 +10,7 @@ without a commit, or whose source files changed.
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import time
@@ -28,9 +29,9 @@ from zarr.codecs import ZstdCodec
 from avlab.backbones import LogMelFrames, SeparationSTFT, visual_bundle
 from avlab.datasets.detect import open_source
 from avlab.datasets.manifest import Manifest, VideoRecord
-from avlab.environment import library_versions
-from avlab.errors import AvlabError, AvlabWarning
-from avlab.store import schema
+from avlab.environment import library_versions, numpy_blas_threads
+from avlab.errors import AvlabError, AvlabWarning, DatasetError, StoreWriteError
+from avlab.store import faults, schema
 from avlab.store.commits import StoreFiles, normalise_store_path
 from avlab.store.extract import compute_visual, load_inputs
 from avlab.store.groups import array, avlab_attrs, read
@@ -107,6 +108,9 @@ def cache_features(
         RecipeMismatchError: The store exists with another recipe (the message names the
             fields) or other videos, and not `overwrite`.
         StoreBusyError: Another live process is writing the store.
+        StoreSchemaError: The store was written by another schema version, and not `overwrite`.
+        DatasetError: The dataset has no videos.
+        StoreWriteError: The disk filled up; the store still opens, and a rerun resumes.
 
     Example:
         >>> import tempfile
@@ -120,7 +124,7 @@ def cache_features(
     """
     manifest = open_source(source)
     if len(manifest) == 0:
-        raise AvlabError(f"{getattr(source, 'root', source)}: the dataset has no videos")
+        raise DatasetError(manifest.root or manifest.name, "the dataset has no videos")
     size_hw = (size, size) if isinstance(size, int) else tuple(size)
     masks_hw = None if mask_size is None else ((mask_size, mask_size) if isinstance(mask_size, int) else tuple(mask_size))
     recipe = Recipe(
@@ -136,7 +140,11 @@ def cache_features(
     store = normalise_store_path(store)
     job = CacheJob.create(store, recipe, torch_device, batch_size)
     files = StoreFiles(store)
-    files.acquire()
+    try:
+        files.acquire()
+    except OSError as error:
+        _raise_if_disk_full(store, error)
+        raise
     try:
         plans = _plan(manifest, recipe, progress)
         group = _open_or_create(job, files, manifest, plans, overwrite)
@@ -144,11 +152,18 @@ def cache_features(
         todo = [i for i, plan in enumerate(plans)
                 if i not in commits or commits[i].get("source_hash") != plan.source_hash
                 or (retry_failed and commits[i].get("status") == schema.STATUS_FAILED)]
+        _unseal(group, files, [i for i in todo if i in commits])
         files.sweep()
         work = [(i, manifest[i], plans[i], job.views_for(manifest[i])) for i in todo]
         runner = _run_dask if client is not None else functools.partial(_run_threads, num_workers=num_workers)
-        runner(work, job, client=client, progress=progress, total=len(plans), done=len(plans) - len(todo))
+        with numpy_blas_threads(1):  # the backbone has the cores: see numpy_blas_threads
+            runner(work, job, client=client, progress=progress, total=len(plans), done=len(plans) - len(todo))
+        files.sweep()  # what a dask worker that died mid-write left behind
         failed = _seal(group, files, plans)
+        faults.point("sealed")
+    except OSError as error:
+        _raise_if_disk_full(store, error)
+        raise
     finally:
         files.release()
     if failed:
@@ -159,6 +174,27 @@ def cache_features(
     from avlab.store.api import open_store
 
     return open_store(store)
+
+
+def _raise_if_disk_full(store: str, error: OSError) -> None:
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        raise StoreWriteError(store, f"the disk is full ({error.strerror}: {error.filename or 'while writing'}); "
+                                     "videos committed so far are kept: free space and rerun to resume") from error
+
+
+def _unseal(group: zarr.Group, files: StoreFiles, redo: list[int]) -> None:
+    """Mark committed videos about to be rewritten pending, before any of their shards change:
+    a run killed mid-rewrite must not leave them looking done."""
+    if not redo:
+        return
+    status = read(group, schema.STATUS).astype(object)
+    status[redo] = schema.STATUS_PENDING
+    array(group, schema.STATUS)[:] = status
+    attrs = avlab_attrs(group)
+    attrs.update(sealed=False)
+    group.attrs[schema.ATTRS_KEY] = attrs
+    for index in redo:
+        files.forget(index)
 
 
 def _resolve_device(device: str) -> torch.device:
@@ -234,6 +270,12 @@ def _open_or_create(job: CacheJob, files: StoreFiles, manifest: Manifest, plans:
     except (FileNotFoundError, KeyError, ValueError, zarr.errors.GroupNotFoundError):
         existing, attrs = None, None
     if existing is not None and attrs is not None and not overwrite:
+        if attrs.get("schema_version") != schema.SCHEMA_VERSION:
+            from avlab.store.api import StoreSchemaError
+
+            raise StoreSchemaError(job.store, f"written with store schema version {attrs.get('schema_version')}; "
+                                              f"this avlab writes version {schema.SCHEMA_VERSION}. Use "
+                                              "overwrite=True to re-cache it, or another store path.")
         if attrs.get("fingerprint") != job.fingerprint:
             differences = recipe_differences(attrs.get("recipe", {}), job.recipe_values)
             raise RecipeMismatchError(
@@ -251,10 +293,11 @@ def _open_or_create(job: CacheJob, files: StoreFiles, manifest: Manifest, plans:
             raise RecipeMismatchError(f"{job.store}: videos changed and no longer fit the store "
                                       f"({', '.join(too_long[:5])}); use overwrite=True")
         return group
-    files.clear_commits()
-    group = zarr.open_group(job.store, mode="w")
+    files.clear_store()
+    group = zarr.open_group(job.store, mode="a")
     specs = _layout(job, manifest, plans)
     for spec in specs:
+        faults.point("create")
         group.create_array(
             spec.name, shape=spec.shape, dtype=spec.dtype, chunks=spec.chunks, shards=spec.shards,
             fill_value=spec.fill_value, compressors=ZstdCodec(level=1) if spec.compress else None,
@@ -350,6 +393,7 @@ class _VideoWriter:
                 self.direct[name].write(index, block)
             else:
                 target[index] = block
+        faults.point("video-written")
 
 
 def _fail_record(record: VideoRecord, plan: VideoPlan, error: BaseException) -> dict[str, Any]:
@@ -376,10 +420,17 @@ def cache_video(job: CacheJob, index: int, record: VideoRecord, plan: VideoPlan,
 
     This is the dask task; the threaded runner does the same steps overlapped across videos.
     """
+    with numpy_blas_threads(1):  # in a dask worker process too: the backbone has the cores
+        return _cache_video(job, index, record, plan, views)
+
+
+def _cache_video(job: CacheJob, index: int, record: VideoRecord, plan: VideoPlan, views: tuple[str, ...]) -> dict[str, Any]:
     stft, logmel = _front_ends()
     try:
+        faults.point("decode")
         inputs = load_inputs(record, plan, job.recipe, views=views, stft=stft, logmel=logmel)
         model = _worker_model(job.recipe.visual, job.recipe.weights, job.recipe.layers, job.device)
+        faults.point("backbone")
         visual = compute_visual(model, inputs.frames, layers=job.recipe.layers, batch_size=job.batch_size,
                                 device=torch.device(job.device), dtype=job.recipe.dtype)
         blocks = {**inputs.arrays, **{schema.visual_var(k): v for k, v in visual.items()}}
@@ -408,6 +459,7 @@ def _run_threads(work: Work, job: CacheJob, *, num_workers: int, progress: bool,
     def load(item: tuple[int, VideoRecord, VideoPlan, tuple[str, ...]]) -> Any:
         _, record, plan, views = item
         try:
+            faults.point("decode")
             return load_inputs(record, plan, job.recipe, views=views, stft=stft, logmel=logmel)
         except Exception as error:  # noqa: BLE001 - recorded as this video's failure
             return error
@@ -423,6 +475,7 @@ def _run_threads(work: Work, job: CacheJob, *, num_workers: int, progress: bool,
     gathered: list[tuple[int, VideoRecord, VideoPlan, tuple[str, ...], Any]] = []
 
     def run_backbone(frames: np.ndarray) -> dict[str, np.ndarray]:
+        faults.point("backbone")
         return compute_visual(model, frames, layers=job.recipe.layers,  # type: ignore[arg-type]
                               batch_size=job.batch_size, device=device, dtype=job.recipe.dtype)
 
@@ -495,16 +548,29 @@ def _take(iterator: Iterator[Any], count: int) -> list[Any]:
 
 
 def _run_dask(work: Work, job: CacheJob, *, client: Any, progress: bool, total: int, done: int, **_: Any) -> None:
-    """One task per video on the cluster; a task that dies with its worker is retried."""
-    from distributed import as_completed
+    """One task per video on the cluster.
+
+    A task whose worker dies is rerun on another worker (dask's ``allowed-failures`` times);
+    a video that kills every worker trying it (a crashing decoder, memory) is recorded as failed
+    and the others go on.
+    """
+    from distributed import KilledWorker, as_completed
     from tqdm.auto import tqdm
 
-    futures = [client.submit(cache_video, job, index, record, plan, views, pure=False, retries=2,
-                             key=f"avlab-cache-{job.fingerprint[:8]}-{index}")
-               for index, record, plan, views in work]
+    keys: dict[str, tuple[int, VideoRecord, VideoPlan]] = {}
+    futures = []
+    for index, record, plan, views in work:
+        key = f"avlab-cache-{job.fingerprint[:8]}-{index}"
+        keys[key] = (index, record, plan)
+        futures.append(client.submit(cache_video, job, index, record, plan, views, pure=False, retries=2, key=key))
     bar = tqdm(total=total, initial=done, desc="caching", unit="video", disable=not progress)
     for future in as_completed(futures):
-        future.result()
+        try:
+            future.result()
+        except KilledWorker as error:
+            index, record, plan = keys[future.key]
+            _VideoWriter(job.store).write(index, {})  # what the dead workers left of it
+            StoreFiles(job.store).commit(index, _fail_record(record, plan, error))
         bar.update(1)
     bar.close()
 
@@ -513,33 +579,18 @@ def _run_dask(work: Work, job: CacheJob, *, client: Any, progress: bool, total: 
 
 def _seal(group: zarr.Group, files: StoreFiles, plans: list[VideoPlan]) -> list[tuple[str, str]]:
     """Write the per-video tables from the commit records and consolidate the metadata."""
-    commits = files.commits()
-    n = len(plans)
+    tables = files.tables(len(plans))
     ids = [str(v) for v in read(group, schema.VIDEO_ID)]
-    status = [schema.STATUS_PENDING] * n
-    error = [""] * n
-    counts = {name: np.full(n, -1, np.int32) for name in (schema.NUM_FRAMES, schema.NUM_ATIME, schema.NUM_SAMPLES,
-                                                          schema.NUM_VIEWS, schema.NUM_INSTANCES, schema.NUM_SOURCES)}
-    hashes = [""] * n
-    failed = []
-    for index, commit in commits.items():
-        if index >= n:
-            continue
-        status[index], error[index] = commit["status"], commit.get("error", "")
-        hashes[index] = commit.get("source_hash", "")
-        for name in counts:
-            counts[name][index] = commit.get(name, -1)
-        if commit["status"] == schema.STATUS_FAILED:
-            failed.append((ids[index], commit.get("error", "")))
-    array(group, schema.STATUS)[:] = np.array(status, dtype=object)
-    array(group, schema.ERROR)[:] = np.array(error, dtype=object)
-    array(group, schema.SOURCE_HASH)[:] = np.array(hashes, dtype=object)
-    for name, values in counts.items():
+    status = tables[schema.STATUS].tolist()
+    failed = [(ids[i], tables[schema.ERROR][i]) for i, s in enumerate(status) if s == schema.STATUS_FAILED]
+    for name, values in tables.items():
         array(group, name)[:] = values
+    faults.point("seal-tables")
     attrs = avlab_attrs(group)
     attrs.update(sealed=all(s != schema.STATUS_PENDING for s in status),
                  num_done=status.count(schema.STATUS_DONE), num_failed=status.count(schema.STATUS_FAILED))
     group.attrs[schema.ATTRS_KEY] = attrs
+    faults.point("seal-metadata")
     with warnings.catch_warnings():
         # Consolidated metadata is not in the Zarr v3 spec yet; zarr says so on every call.
         warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)

@@ -126,7 +126,8 @@ def load_inputs(record: VideoRecord, plan: VideoPlan, recipe: Recipe, *, views: 
         try:
             _audio_features(record, plan, recipe, times, arrays, stft, logmel)
         except MissingAudioError as error:
-            notes.append(f"no audio: {error.reason}; audio features left empty")
+            notes.append(f"no audio: {error}; audio features left empty")
+    notes.extend(_source_notes(record, recipe))
     gt_masks = None
     if recipe.ground_truth:
         audio_length = int(round(plan.duration * SEPARATION_RATE))
@@ -144,6 +145,28 @@ def load_inputs(record: VideoRecord, plan: VideoPlan, recipe: Recipe, *, views: 
     if instance_views:
         arrays[schema.INSTANCE_MASK] = np.stack(instance_views)  # (V, T, I, h, w)
     return VideoInputs(frames=np.stack(stacks), arrays=arrays, notes=notes)
+
+
+def _source_notes(record: VideoRecord, recipe: Recipe) -> list[str]:
+    """What was lost converting a usable source to the recipe: frames a quarter of the cached
+    size or less (upscaled), audio sampled below a rate the audio features use (no high band)."""
+    from avlab.media import probe
+
+    notes = []
+    if record.video_path is not None:
+        info = probe(record.video_path, count_frames=False)
+        # Some upscaling is routine (a 160 px dataset cached at 224); a quarter or less is not.
+        if info.has_video and (4 * info.height <= recipe.size[0] or 4 * info.width <= recipe.size[1]):
+            notes.append(f"{record.video_path}: frames are {info.width}x{info.height} (WxH), upscaled to "
+                         f"{recipe.size[1]}x{recipe.size[0]}")
+    used = max(SEPARATION_RATE if {"stft", "raw"} & set(recipe.audio) else 0,
+               LOGMEL_RATE if "logmel_frames" in recipe.audio else 0)
+    if record.audio_path is not None and used:
+        audio = probe(record.audio_path, count_frames=False).audio
+        if audio and audio[0].sample_rate < used:
+            notes.append(f"{record.audio_path}: audio is sampled at {audio[0].sample_rate} Hz, below the "
+                         f"{used} Hz of the audio features: nothing above {audio[0].sample_rate // 2} Hz")
+    return notes
 
 
 def _audio_features(record: VideoRecord, plan: VideoPlan, recipe: Recipe, times: np.ndarray,

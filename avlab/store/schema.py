@@ -55,6 +55,7 @@ __all__ = [
     "level_of",
     "build_layout",
     "frames_per_shard",
+    "attrs_problem",
 ]
 
 SCHEMA_VERSION = 1
@@ -261,3 +262,52 @@ def build_layout(
         specs.append(ArraySpec(name, (VIDEO,), (n,), dtype_of, "" if dtype_of is str else -1, (max(1, n),),
                                compress=False))
     return specs
+
+
+# The root attributes every store carries under ATTRS_KEY, and the JSON types they must have.
+_ATTR_TYPES: dict[str, tuple[type, ...]] = {
+    "recipe": (dict,),
+    "fingerprint": (str,),
+    "versions": (dict,),
+    "dataset": (str,),
+    "views": (list,),
+    "levels": (list,),
+    "encoding": (dict,),
+    "sealed": (bool,),
+}
+
+
+def attrs_problem(attrs: Any) -> str | None:
+    """What is wrong with a store's ``avlab`` attributes, in words, or None when they are valid.
+
+    The schema version is checked first, so an older store is named as such rather than by
+    the first field it lacks.
+
+    Example:
+        >>> attrs_problem({"schema_version": 0})
+        'written with store schema version 0; this avlab reads version 1. Re-cache it with overwrite=True.'
+        >>> attrs_problem([])
+        "the 'avlab' attributes must be a JSON object, got list"
+    """
+    if not isinstance(attrs, dict):
+        return f"the '{ATTRS_KEY}' attributes must be a JSON object, got {type(attrs).__name__}"
+    version = attrs.get("schema_version")
+    if isinstance(version, bool) or version != SCHEMA_VERSION or not isinstance(version, int):
+        shown = "none" if version is None else f"{version!r:.40}"
+        return (f"written with store schema version {shown}; this avlab reads version {SCHEMA_VERSION}. "
+                "Re-cache it with overwrite=True.")
+    for name, types in _ATTR_TYPES.items():
+        if name not in attrs:
+            return f"the '{ATTRS_KEY}' attributes have no '{name}' field"
+        if not isinstance(attrs[name], types):
+            return (f"the '{ATTRS_KEY}' attribute '{name}' must be a {' or '.join(t.__name__ for t in types)}, "
+                    f"got {type(attrs[name]).__name__}")
+    for name in ("views", "levels"):
+        if not all(isinstance(item, str) for item in attrs[name]):
+            return f"the '{ATTRS_KEY}' attribute '{name}' must be a list of strings"
+    if not attrs["views"] or attrs["views"][0] != VIEWS_ORIGINAL:
+        return f"the '{ATTRS_KEY}' attribute 'views' must start with {VIEWS_ORIGINAL!r}"
+    categories = attrs.get("categories")
+    if categories is not None and (not isinstance(categories, list) or not all(isinstance(c, str) for c in categories)):
+        return f"the '{ATTRS_KEY}' attribute 'categories' must be null or a list of strings"
+    return None

@@ -12,6 +12,7 @@ Anything else falls back to zarr.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import uuid
@@ -20,6 +21,8 @@ from typing import Any
 
 import numpy as np
 from numcodecs import Zstd
+
+from avlab.store import faults
 
 __all__ = ["DirectChunkWriter", "ShardedArrayReader", "direct_reader"]
 
@@ -304,9 +307,16 @@ class DirectChunkWriter:
             return
         os.makedirs(os.path.dirname(path), exist_ok=True)
         temporary = f"{path}.{uuid.uuid4().hex}.partial"
-        with open(temporary, "wb") as file:
-            file.write(data)
-        os.replace(temporary, path)
+        try:
+            with open(temporary, "wb") as file:
+                file.write(data)
+            faults.point("shard-write")
+            os.replace(temporary, path)
+        except BaseException:
+            # A full disk must not also keep the half-written temporary file.
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(temporary)
+            raise
 
 
 def _fill(value: Any, dtype: np.dtype) -> Any:

@@ -36,6 +36,7 @@ from avlab.errors import AvlabError
 from avlab.train.datasets import MixFrames, NaturalFrames
 from avlab.train.frames import DecodedFrames, FrameTable, StoreFrames, store_info
 from avlab.train.items import StftWindow, collate
+from avlab.train.resume import EpochSampler, ResumableLoader
 
 __all__ = ["AVDataModule", "choose_num_stft_frames"]
 
@@ -222,12 +223,17 @@ class AVDataModule(pl.LightningDataModule):
         # Workers are spawned: forking a process that has used zarr can deadlock (STORE.md). Not
         # persistent: each epoch's workers get a fresh copy of the dataset, with its epoch's draws.
         context = "spawn" if self.num_workers > 0 else None
-        return torch.utils.data.DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, collate_fn=collate,
+        if shuffle:
+            # The epoch's order from (seed, epoch), and its place in it saved in checkpoints.
+            sampler = EpochSampler(len(dataset), seed=self.seed)  # type: ignore[arg-type]
+            return ResumableLoader(dataset, batch_size=self.batch_size, sampler=sampler, collate_fn=collate,
+                                   num_workers=self.num_workers, generator=generator, multiprocessing_context=context)
+        return torch.utils.data.DataLoader(dataset, batch_size=self.batch_size, shuffle=False, collate_fn=collate,
                                            num_workers=self.num_workers, generator=generator,
                                            multiprocessing_context=context)
 
     def train_dataloader(self) -> torch.utils.data.DataLoader:
-        """Natural frames and solo mixtures, shuffled together."""
+        """Natural frames and solo mixtures, shuffled together (a `ResumableLoader`)."""
         dataset = self.train_sets[0] if len(self.train_sets) == 1 else torch.utils.data.ConcatDataset(self.train_sets)
         return self._loader(dataset, shuffle=True)
 

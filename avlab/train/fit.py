@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import csv
 import inspect
 import logging
 import math
@@ -39,11 +40,14 @@ from pytorch_lightning.utilities.warnings import PossibleUserWarning
 from torch import nn
 
 from avlab.backbones import visual_bundle
+from avlab.environment import numpy_blas_threads
 from avlab.models import system_class, system_config, system_state_dict, system_task
 from avlab.models.batch import LEVELS
+from avlab.models.checkpoint import read_checkpoint
 from avlab.train.curves import plot_loss_curve
 from avlab.train.datamodule import AVDataModule, choose_num_stft_frames
 from avlab.train.frames import store_info
+from avlab.train.resume import AtomicCheckpointIO, StepSeeds, last_checkpoint, resume_checkpoint
 from avlab.train.task import AVSegmentationTask
 from avlab.train.vis_data import VISDataModule, category_labels
 from avlab.train.vis_task import VISTask
@@ -140,7 +144,7 @@ def _system_kwargs(name: str, given: Mapping[str, Any], channels: Sequence[int],
 
 def _load_matching(system: nn.Module, checkpoint: str | os.PathLike[str]) -> int:
     """Copy the checkpoint's system weights whose names and shapes match; returns how many."""
-    state = system_state_dict(torch.load(os.fspath(checkpoint), map_location="cpu", weights_only=True))
+    state = system_state_dict(read_checkpoint(checkpoint))
     own = system.state_dict()
     matched = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     system.load_state_dict(matched, strict=False)
@@ -185,6 +189,8 @@ def fit(
     log_every_n_steps: int = 10,
     root_dir: str | os.PathLike[str] = "runs",
     checkpoint: bool = True,
+    checkpoint_every_n_steps: int | None = None,
+    resume: str | os.PathLike[str] | None = None,
     progress: bool = True,
     vis_options: Mapping[str, Any] | None = None,
     callbacks: Sequence[pl.Callback] = (),
@@ -233,7 +239,17 @@ def fit(
         limit_train_batches: Batches (int) or fraction (float) of an epoch.
         log_every_n_steps: CSV log interval (capped at the epoch's length).
         root_dir: Folder of the runs: ``{root_dir}/{system}/version_{k}``.
-        checkpoint: Save the last checkpoint.
+        checkpoint: Save the last checkpoint (at each epoch's end), written atomically: a
+            kill never leaves a half-written one.
+        checkpoint_every_n_steps: Also save it every this many optimiser steps, so that a
+            run killed mid-epoch loses at most that many steps.
+        resume: Continue a killed or finished run, in its own folder, from its last
+            checkpoint: "last" (the newest run under ``{root_dir}/{system}``), a run folder
+            (``version_k``), or one of its checkpoint files. The other arguments must be the
+            run's (a larger `max_epochs` trains on). With a fixed seed on the CPU, the resumed
+            run ends with the weights an uninterrupted one would have: the data order, the
+            items' draws and every step's random numbers depend only on (seed, epoch, batch),
+            and the loader's place in the epoch is in the checkpoint.
         progress: Show progress bars and the model summary.
         vis_options: Video instance segmentation systems only: ``max_offset`` of the frame
             pairs and `avlab.train.vis_task.VISTask` options (crossover_weight,
@@ -245,6 +261,11 @@ def fit(
 
     Returns:
         A `FitResult` (``system, metrics = fit(...)`` unpacks it).
+
+    Raises:
+        WeightsNotFoundError: `resume`, `init_from` or `weights` names no file (or no run).
+        WeightsError: A checkpoint is truncated, corrupt or holds more than tensors and
+            builtins (it is read with ``torch.load(weights_only=True)``).
     """
     pl.seed_everything(seed, workers=True, verbose=False)
     name = system_config(system)["name"] if isinstance(system, nn.Module) else system
@@ -260,6 +281,7 @@ def fit(
                       precision=precision, accelerator=accelerator, devices=devices, strategy=strategy,
                       gradient_clip_val=gradient_clip_val, limit_train_batches=limit_train_batches,
                       log_every_n_steps=log_every_n_steps, root_dir=root_dir, checkpoint=checkpoint,
+                      checkpoint_every_n_steps=checkpoint_every_n_steps, resume=resume, seed=seed,
                       progress=progress, validate=val_split is not None, extra_callbacks=callbacks)
     data = AVDataModule(store, solo_store=solo_store, train_split=train_split, val_split=val_split,
                         batch_size=batch_size, num_mix=num_mix, volume=volume, augment=augment,
@@ -289,26 +311,43 @@ def fit(
     return _train(task, data, name, batches=batches, max_epochs=max_epochs, max_steps=max_steps,
                   precision=precision, accelerator=accelerator, devices=devices, strategy=strategy,
                   gradient_clip_val=gradient_clip_val, limit_train_batches=limit_train_batches,
-                  log_every_n_steps=log_every_n_steps, root_dir=root_dir, checkpoint=checkpoint, progress=progress,
+                  log_every_n_steps=log_every_n_steps, root_dir=root_dir, checkpoint=checkpoint,
+                  checkpoint_every_n_steps=checkpoint_every_n_steps, resume=resume, seed=seed, progress=progress,
                   validate=val_split is not None, extra_callbacks=callbacks)
 
 
 def _train(task: AVSegmentationTask | VISTask, data: pl.LightningDataModule, name: str, *, batches: int, max_epochs: int,
            max_steps: int, precision: str | int, accelerator: str, devices: int | str, strategy: str | Any,
            gradient_clip_val: float | None, limit_train_batches: int | float | None, log_every_n_steps: int,
-           root_dir: str | os.PathLike[str], checkpoint: bool, progress: bool, validate: bool,
+           root_dir: str | os.PathLike[str], checkpoint: bool, checkpoint_every_n_steps: int | None,
+           resume: str | os.PathLike[str] | None, seed: int, progress: bool, validate: bool,
            extra_callbacks: Sequence[pl.Callback] = ()) -> FitResult:
     """Run the Lightning Trainer: CSV log, last checkpoint, loss curve; the shared end of `fit`."""
     if isinstance(limit_train_batches, int):
         batches = min(batches, limit_train_batches)
-    logger = CSVLogger(save_dir=os.fspath(root_dir), name=name)
-    callbacks: list[pl.Callback] = list(extra_callbacks)
+    resumed, earlier = None, []
+    if resume is None:
+        logger = CSVLogger(save_dir=os.fspath(root_dir), name=name)
+    else:
+        resumed, run_dir, step = resume_checkpoint(resume, Path(root_dir) / name)
+        logger = CSVLogger(save_dir=os.fspath(run_dir.parent.parent), name=run_dir.parent.name, version=run_dir.name)
+        # Lightning starts metrics.csv afresh: keep the rows up to the checkpoint's step.
+        earlier = _rows_until(run_dir / "metrics.csv", step)
+    callbacks: list[pl.Callback] = [*extra_callbacks, StepSeeds(seed)]
     checkpointer = None
     if checkpoint:
-        # No dirpath: Lightning puts it under the logger's folder, as rank 0 decides it.
-        checkpointer = ModelCheckpoint(filename="{epoch}-{step}", save_top_k=1)
+        # No dirpath: Lightning puts it under the logger's folder, as rank 0 decides it. Each
+        # keeps one file, writing the new one before removing the old; Lightning cannot trigger
+        # one on both steps and epoch ends. Where both save a step, the second overwrites it.
+        checkpointer = ModelCheckpoint(filename="{epoch}-{step}", save_top_k=1, enable_version_counter=False)
         callbacks.append(checkpointer)
+        if checkpoint_every_n_steps:
+            callbacks.append(ModelCheckpoint(filename="{epoch}-{step}", save_top_k=1, enable_version_counter=False,
+                                             every_n_train_steps=checkpoint_every_n_steps))
     with warnings.catch_warnings(), _quiet(not progress):
+        if resumed is not None:
+            # The run's own folders, full on purpose.
+            warnings.filterwarnings("ignore", message=".*directory .* exists and is not empty.*")
         # Lightning's hints about worker counts and batch counts: our defaults are deliberate
         # (in-memory stores read in the training process).
         warnings.filterwarnings("ignore", category=PossibleUserWarning)
@@ -325,18 +364,42 @@ def _train(task: AVSegmentationTask | VISTask, data: pl.LightningDataModule, nam
             log_every_n_steps=max(1, min(log_every_n_steps, batches)), num_sanity_val_steps=0,
             limit_val_batches=None if validate else 0, limit_train_batches=limit_train_batches,
             gradient_clip_val=gradient_clip_val, default_root_dir=os.fspath(root_dir),
+            plugins=[AtomicCheckpointIO()],
         )
-        with flush_denormals():
-            trainer.fit(task, datamodule=data)
+        with flush_denormals(), numpy_blas_threads(1):  # the model has the cores: see numpy_blas_threads
+            trainer.fit(task, datamodule=data, ckpt_path=resumed, weights_only=True)
     log_dir = Path(logger.log_dir)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     curve = None
+    if trainer.is_global_zero and earlier:
+        _prepend_rows(log_dir / "metrics.csv", earlier)
     if trainer.is_global_zero and (log_dir / "metrics.csv").is_file():
         curve = plot_loss_curve(log_dir / "metrics.csv", log_dir / "loss_curve.png")
-    best = Path(checkpointer.best_model_path) if checkpointer and checkpointer.best_model_path else None
+    best = last_checkpoint(log_dir) if checkpointer and checkpointer.best_model_path else None
     system = task.system
     assert isinstance(system, nn.Module)
     return FitResult(system.cpu().eval(), metrics, best, log_dir, curve, task)
+
+
+def _rows_until(table: Path, step: int) -> list[dict[str, str]]:
+    """The rows of a run's metrics.csv logged at steps up to `step` (none without the file)."""
+    if not table.is_file():
+        return []
+    with table.open(newline="") as file:
+        return [row for row in csv.DictReader(file) if row.get("step", "").isdigit() and int(row["step"]) <= step]
+
+
+def _prepend_rows(table: Path, rows: list[dict[str, str]]) -> None:
+    """Put `rows` (a run's rows before it resumed) in front of metrics.csv's."""
+    later: list[dict[str, str]] = []
+    if table.is_file():
+        with table.open(newline="") as file:
+            later = list(csv.DictReader(file))
+    names = sorted({key for row in [*rows, *later] for key in row})
+    with table.open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=names)
+        writer.writeheader()
+        writer.writerows([*rows, *later])
 
 
 def _vis_data_and_task(store: Any, system: str | nn.Module, *, system_kwargs: Mapping[str, Any] | None,

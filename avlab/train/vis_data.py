@@ -43,6 +43,7 @@ from pycocotools import mask as mask_utils
 
 from avlab.train.datamodule import store_path
 from avlab.train.frames import DecodedFrames, FrameTable, StoreFrames, store_info
+from avlab.train.resume import EpochSampler, ResumableLoader
 
 __all__ = [
     "FramePairs",
@@ -378,12 +379,13 @@ class VISDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> torch.utils.data.DataLoader:
         generator = torch.Generator().manual_seed(self.seed)
-        return torch.utils.data.DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True,
-                                           collate_fn=collate_pairs, num_workers=self.num_workers,
-                                           generator=generator,
-                                           # spawned (zarr and fork do not mix); not persistent, so
-                                           # each epoch's workers copy the dataset with its epoch
-                                           multiprocessing_context="spawn" if self.num_workers else None)
+        # The epoch's order from (seed, epoch), and its place in it saved in checkpoints.
+        sampler = EpochSampler(len(self.train_set), seed=self.seed)
+        return ResumableLoader(self.train_set, batch_size=self.batch_size, sampler=sampler,
+                               collate_fn=collate_pairs, num_workers=self.num_workers, generator=generator,
+                               # spawned (zarr and fork do not mix); not persistent, so
+                               # each epoch's workers copy the dataset with its epoch
+                               multiprocessing_context="spawn" if self.num_workers else None)
 
     def val_dataloader(self) -> torch.utils.data.DataLoader:
         assert self.val_set is not None

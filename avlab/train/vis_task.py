@@ -49,6 +49,7 @@ from avlab.heads import (
 )
 from avlab.models import AFCV, Tracker, create_system, list_systems
 from avlab.models.masktrack import boxes_from_masks
+from avlab.train.resume import step_seed
 from avlab.train.task import BackboneTask
 from avlab.train.vis_data import category_labels
 
@@ -199,6 +200,10 @@ class VISTask(BackboneTask):
         datamodule = getattr(self.trainer, "datamodule", None)
         if datamodule is not None and hasattr(datamodule, "set_epoch"):
             datamodule.set_epoch(self.current_epoch)
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        # The step's draws depend on where it is in training alone, so a resumed run repeats them.
+        self.generator.manual_seed(step_seed(self.hparams["seed"], self.current_epoch, batch_idx))
 
     # Validation: track each video, score with the YouTube-VIS evaluation.
 

@@ -1,82 +1,56 @@
-"""Crash safety: a cache killed with SIGKILL and resumed equals an uninterrupted run, bit for bit."""
+"""The writer lock: a live writer blocks a second one; a dead writer's lock is taken over.
+
+Kills at exact places and their resumes are in test_kill_points.py, racing writers in
+test_concurrent_writers.py.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import signal
+import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from fault_cases import LOCK, NUM_VIDEOS, OPTIONS, make_root
 
-from avlab.datasets.synth import generate
-from avlab.store import cache_features
-
-OPTIONS = dict(visual="debug", size=64, augment=("hflip",), progress=False, batch_size=2)
-
-
-def store_files(store: Path) -> dict[str, bytes]:
-    """Every file of a store by relative path (the writer lock is gone once a run ends)."""
-    return {str(p.relative_to(store)): p.read_bytes() for p in sorted(store.rglob("*")) if p.is_file()}
+from avlab.store import StoreBusyError, cache_features
+from avlab.store.commits import StoreFiles
 
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return generate(tmp_path_factory.mktemp("resume") / "synth", num_videos=10, size=64, fps=8, seconds=1.0,
-                    renderer="additive", splits=["train"], num_solo=0, seed=5)
-
-
-@pytest.fixture(scope="module")
-def reference(root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
-    store = tmp_path_factory.mktemp("reference") / "store.zarr"
-    cache_features(root, store, **OPTIONS)
-    return store_files(store)
-
-
-@pytest.mark.parametrize("kill_after_commits", [0, 3, 7])
-def test_killed_and_resumed_equals_uninterrupted(root: Path, reference: dict[str, bytes], tmp_path: Path,
-                                                 kill_after_commits: int) -> None:
-    store = tmp_path / "store.zarr"
-    script = (f"from avlab.store import cache_features\n"
-              f"cache_features({str(root)!r}, {str(store)!r}, **{OPTIONS!r})\n")
-    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    commits = store / "_avlab" / "commits"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and process.poll() is None:
-        done = len(list(commits.glob("*.json"))) if commits.exists() else 0
-        if done >= kill_after_commits and (store / "zarr.json").exists():
-            break
-        time.sleep(0.005)
-    was_running = process.poll() is None
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert was_running, f"the run ended before it could be killed: {process.stderr.read().decode()[-2000:]}"
-    interrupted = json.loads((store / "zarr.json").read_text())["attributes"].get("avlab", {})
-    assert not interrupted.get("sealed")  # nothing half-done looks finished
-
-    resumed = cache_features(root, store, **OPTIONS)
-    assert resumed.avlab.status.tolist() == ["done"] * 10
-    assert not list(store.rglob("*.partial")), "temporary files were not swept"
-    assert store_files(store) == reference
+    return make_root(tmp_path_factory.mktemp("resume"))
 
 
 def test_a_live_writer_blocks_a_second_one(root: Path, tmp_path: Path) -> None:
-    from avlab.store import StoreBusyError
-    from avlab.store.commits import StoreFiles
-
     store = tmp_path / "store.zarr"
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        files = StoreFiles(store)
-        files.fs.makedirs(f"{store}/_avlab", exist_ok=True)
-        (store / "_avlab" / "writer.lock").write_text(json.dumps({"host": os.uname().nodename, "pid": holder.pid}))
-        with pytest.raises(StoreBusyError, match=f"process {holder.pid}"):
+        (store / "_avlab").mkdir(parents=True)
+        (store / LOCK).write_text(json.dumps({"host": socket.gethostname(), "pid": holder.pid}))
+        with pytest.raises(StoreBusyError, match=f"store is being written by process {holder.pid} on "):
             cache_features(root, store, **OPTIONS)
+        assert (store / LOCK).exists(), "the blocked writer removed the holder's lock"
     finally:
         holder.kill()
         holder.wait()
     # The holder is gone: its stale lock is taken over and the run completes.
-    assert cache_features(root, store, **OPTIONS).avlab.status.tolist() == ["done"] * 10
+    assert cache_features(root, store, **OPTIONS).avlab.status.tolist() == ["done"] * NUM_VIDEOS
+    assert not (store / LOCK).exists()
+
+
+def test_the_lock_survives_creating_the_store(root: Path, tmp_path: Path) -> None:
+    """zarr's mode="w" wiped the whole folder, writer lock included, while the store was created."""
+    store = tmp_path / "store.zarr"
+    files = StoreFiles(store)
+    files.acquire()
+    (store / "stray").write_text("left by an older store")
+    files.clear_store()
+    assert sorted(str(p.relative_to(store)) for p in store.rglob("*")) == ["_avlab", "_avlab/writer.lock",
+                                                                          "_avlab/zarr.json"]
+    assert json.loads((store / LOCK).read_text()) == {"host": socket.gethostname(), "pid": os.getpid()}
+    files.release()
+    assert not (store / LOCK).exists()
